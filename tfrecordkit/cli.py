@@ -1,0 +1,193 @@
+"""The `tfrecordkit` command line: a thin layer over the public functions.
+
+Exit codes: 0 success, 1 failed work (bad rows, corrupt files), 2 bad arguments.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import Sequence
+
+from . import __version__
+from .errors import OptionError, TfrecordkitError
+from .options import BACKENDS, COMPRESSIONS, IMAGE_FORMATS, ON_ERROR, RESIZE_MODES, VALIDATE
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """Prints argument errors as one sentence and exits with code 2."""
+
+    def error(self, message: str):  # noqa: D401 (argparse API)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _convert_parser(sub) -> None:
+    p = sub.add_parser("convert", help="convert a label table or class folders into TFRecords",
+                       description="Convert a CSV/Parquet label table (with --images DIR) or a "
+                                   "folder of class subfolders into sharded TFRecord files.")
+    p.add_argument("source", help="CSV, TSV or Parquet file of labels, or a folder of class subfolders")
+    p.add_argument("out_dir", help="a new or empty output directory")
+    g = p.add_argument_group("source")
+    g.add_argument("--images", metavar="DIR", help="directory the table's image paths are relative to")
+    g.add_argument("--id-column", metavar="COL", help="unique id of each row (default: first column)")
+    g.add_argument("--image-column", metavar="COL", help="image path column (default: the id column)")
+    g.add_argument("--ext", metavar=".jpg", help="extension appended to image paths that lack it")
+    g = p.add_argument_group("labels and columns")
+    g.add_argument("--label", metavar="COL", action="append", default=[],
+                   help="a class column (strings or integers -> vocabulary) or a float target; repeatable")
+    g.add_argument("--multi-label", metavar="COL", action="append", default=[],
+                   help="a multi-label column split on --multi-label-sep; repeatable")
+    g.add_argument("--multi-label-sep", metavar="SEP", default=" ", help="default: a space")
+    g.add_argument("--columns", metavar="COL,...", help="other columns to keep (default: all)")
+    g = p.add_argument_group("images")
+    g.add_argument("--image-size", metavar="128|128x96", help="resize to HEIGHTxWIDTH")
+    g.add_argument("--resize-mode", choices=RESIZE_MODES, default="stretch")
+    g.add_argument("--image-format", choices=IMAGE_FORMATS, default="keep",
+                   help="keep: the source bytes as they are (default)")
+    g.add_argument("--jpeg-quality", type=int, default=90, metavar="Q")
+    g.add_argument("--validate", choices=VALIDATE, default="full",
+                   help="full: decode every image while converting (default); header: read headers only")
+    g.add_argument("--max-image-pixels", type=int, default=None, metavar="N",
+                   help="refuse images with more pixels (decompression bombs)")
+    g = p.add_argument_group("shards")
+    size = g.add_mutually_exclusive_group()
+    size.add_argument("--shard-size", metavar="128MB", help="target bytes per shard")
+    size.add_argument("--num-shards", type=int, metavar="N", help="shards per split")
+    g.add_argument("--compression", choices=COMPRESSIONS, default="none")
+    g.add_argument("--split", metavar="train=0.9,val=0.1", help="stratified splits into subdirectories")
+    g.add_argument("--seed", type=int, help="seed of the split and of the write order")
+    g.add_argument("--shuffle", action=argparse.BooleanOptionalAction, default=True,
+                   help="shuffle the write order (default: yes)")
+    g = p.add_argument_group("execution")
+    g.add_argument("--jobs", type=int, metavar="N", help="parallel workers (default: every core)")
+    g.add_argument("--backend", choices=BACKENDS, help="joblib backend (default: loky)")
+    g.add_argument("--scheduler", metavar="ADDRESS", help="dask scheduler, with --backend dask")
+    g.add_argument("--on-error", choices=ON_ERROR, default="raise",
+                   help="raise: stop at the first bad row; skip: skip it and list it in errors.csv")
+    g.add_argument("--resume", action="store_true", help="finish an interrupted conversion")
+    g.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
+    p.set_defaults(run=_run_convert)
+
+
+def _run_convert(args) -> int:
+    from .write import convert
+
+    options = dict(
+        images=args.images, id_column=args.id_column, image_column=args.image_column,
+        ext=args.ext, label=tuple(args.label), multi_label=tuple(args.multi_label),
+        multi_label_sep=args.multi_label_sep, columns=args.columns, image_size=args.image_size,
+        resize_mode=args.resize_mode, image_format=args.image_format,
+        jpeg_quality=args.jpeg_quality, validate=args.validate, shard_size=args.shard_size,
+        num_shards=args.num_shards, compression=args.compression, split=args.split,
+        seed=args.seed, shuffle=args.shuffle, jobs=args.jobs, backend=args.backend,
+        scheduler=args.scheduler, on_error=args.on_error, resume=args.resume,
+        progress=not args.quiet)
+    if args.max_image_pixels is not None:
+        options["max_image_pixels"] = args.max_image_pixels
+    if os.path.isdir(args.source):
+        for name in ("images", "id_column", "image_column"):
+            options.pop(name)
+        if not args.label:
+            options.pop("label")
+    manifest = convert(args.source, args.out_dir, **options)
+    parts = ", ".join(f"{k}: {v}" for k, v in manifest.splits.items())
+    print(f"wrote {manifest.records} records in {len(manifest.shards)} shards to "
+          f"{manifest.directory}" + (f" ({parts})" if parts else ""))
+    if manifest.skipped:
+        print(f"skipped {manifest.skipped} of {manifest.source_rows} rows "
+              f"(see {os.path.join(manifest.directory, 'errors.csv')})")
+    return EXIT_OK
+
+
+def _index_parser(sub) -> None:
+    p = sub.add_parser("index", help="write .idx files (DALI / tfrecord format)",
+                       description="Write a .idx file beside each TFRecord file that has none: "
+                                   "one line per record, '<byte offset> <record length>'.")
+    p.add_argument("path", help="a TFRecord file, a directory or a glob")
+    p.add_argument("--force", action="store_true", help="rewrite existing .idx files")
+    p.set_defaults(run=_run_index)
+
+
+def _run_index(args) -> int:
+    from .verify import expand_paths
+    from .records import write_index
+
+    written = 0
+    for file in expand_paths(args.path):
+        if os.path.exists(file + ".idx") and not args.force:
+            continue
+        write_index(file)
+        written += 1
+        print(f"{file}.idx")
+    print(f"wrote {written} index file(s)", file=sys.stderr)
+    return EXIT_OK
+
+
+def _verify_parser(sub) -> None:
+    p = sub.add_parser("verify", help="check every record's CRCs (and decode images)",
+                       description="Check both CRCs of every record; exit 1 when any is corrupt.")
+    p.add_argument("path", help="a dataset directory, a TFRecord file or a glob")
+    p.add_argument("--decode-images", action="store_true", help="also decode every image")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=_run_verify)
+
+
+def _run_verify(args) -> int:
+    from .verify import verify
+
+    report = verify(args.path, decode_images=args.decode_images)
+    if args.json:
+        print(json.dumps(report.to_json()))
+    else:
+        print(report.summary())
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tfrecordkit", description="Image folders and label tables into "
+                     "sharded TFRecords, and back into fast tf.data pipelines for Keras.")
+    parser.add_argument("--version", action="version", version=f"tfrecordkit {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _convert_parser(sub)
+    _verify_parser(sub)
+    _index_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the command line; returns the exit code.
+
+    Example:
+        >>> main(["convert", "labels.csv", "out", "--images", "images", "--label", "label"])
+        0
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet = getattr(args, "quiet", False)
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
+                        format="%(levelname)s: %(message)s", stream=sys.stderr)
+    try:
+        return args.run(args)
+    except OptionError as e:
+        if args.debug:
+            raise
+        print(f"tfrecordkit: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except TfrecordkitError as e:
+        if args.debug:
+            raise
+        print(f"tfrecordkit: error: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("tfrecordkit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""Reading, checking and re-encoding one image with Pillow (pillow-simd); no TensorFlow.
+
+`load_image` is what a writer worker calls per row. It raises `ValueError` with a short
+reason ("file is empty (0 bytes)"); the caller adds the row and file.
+"""
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps
+
+# Formats whose bytes TensorFlow decodes (decode_jpeg/decode_png) and that are kept as they are.
+KEPT_FORMATS = ("jpeg", "png")
+RAW = "raw"
+_EXIF_ORIENTATION = 0x0112
+_ROTATES_90 = (5, 6, 7, 8)
+_RESAMPLE = Image.Resampling.BILINEAR
+_CHANNELS = {"1": 1, "L": 1, "I": 1, "F": 1, "I;16": 1, "I;16B": 1, "I;16L": 1, "LA": 2,
+             "La": 2, "RGB": 3, "YCbCr": 3, "CMYK": 3, "LAB": 3, "HSV": 3, "RGBA": 4, "RGBa": 4}
+
+
+@dataclass(frozen=True)
+class EncodedImage:
+    """Bytes ready for ``image/encoded`` and the facts stored beside them."""
+
+    data: bytes
+    format: str
+    height: int
+    width: int
+    channels: int
+    kept: bool  # True when `data` is the source file byte-for-byte
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    """The part of `WriteOptions` a worker needs per image (plain, picklable)."""
+
+    image_size: tuple[int, int] | None = None
+    resize_mode: str = "stretch"
+    image_format: str = "keep"
+    jpeg_quality: int = 90
+    validate: str = "full"
+    max_image_pixels: int = 89_478_485
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The image format named by the file's magic bytes, or None.
+
+    Example:
+        >>> sniff_format(b"\\x89PNG\\r\\n\\x1a\\n...")
+        'png'
+    """
+    if data[:3] == b"\xff\xd8\xff":
+        return "jpeg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if data[:2] == b"BM":
+        return "bmp"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tiff"
+    return None
+
+
+def channels_of(image: Image.Image) -> int:
+    """Channels TensorFlow's decoder yields for this image when asked for its own count."""
+    if image.mode == "P":
+        return 4 if "transparency" in image.info else 3
+    return _CHANNELS.get(image.mode, 3)
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data))
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+            raise ValueError(f"refused as a decompression bomb ({e})") from None
+        except Exception as e:  # PIL raises many types for undecodable data
+            raise ValueError(f"cannot be read as an image ({type(e).__name__}: {e})") from None
+    width, height = image.size
+    if width < 1 or height < 1:
+        raise ValueError(f"has an empty size ({width}x{height})")
+    if width * height > max_pixels:
+        raise ValueError(f"refused as a decompression bomb: {width}x{height} = {width * height:,} "
+                         f"pixels exceeds the limit of {max_pixels:,} (max_image_pixels)")
+    return image
+
+
+def _decode(image: Image.Image) -> None:
+    # LOAD_TRUNCATED_IMAGES must stay False so truncated files fail here, not in training.
+    if ImageFile.LOAD_TRUNCATED_IMAGES:
+        raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES is set; truncated images "
+                           "would be stored silently; unset it before converting.")
+    try:
+        image.load()
+    except Exception as e:
+        raise ValueError(f"image data is corrupt or truncated ({type(e).__name__}: {e})") from None
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Converts any Pillow mode to 8-bit RGB, scaling 16- and 32-bit greys instead of clipping."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I") and array.max(initial=0) > 255 else 255.0
+        array = np.clip(np.rint(array * (255.0 / top)), 0, 255).astype(np.uint8)
+        return Image.fromarray(array, "L").convert("RGB")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    return image.convert("RGB")
+
+
+def resize(image: Image.Image, size: tuple[int, int], mode: str) -> Image.Image:
+    """Resizes to ``size`` = (height, width): ``stretch`` ignores the aspect ratio, ``crop``
+    fills and centre-crops, ``pad`` fits inside and pads with black."""
+    height, width = size
+    if image.size == (width, height):
+        return image
+    if mode == "stretch":
+        return image.resize((width, height), _RESAMPLE)
+    if mode == "crop":
+        return ImageOps.fit(image, (width, height), method=_RESAMPLE)
+    return ImageOps.pad(image, (width, height), method=_RESAMPLE, color=(0, 0, 0))
+
+
+def encode(image: Image.Image, image_format: str, jpeg_quality: int) -> bytes:
+    """Encodes an RGB image as ``jpeg``, ``png`` or ``raw`` (HWC uint8 bytes)."""
+    if image_format == RAW:
+        return image.tobytes()
+    buffer = io.BytesIO()
+    if image_format == "jpeg":
+        image.save(buffer, "JPEG", quality=jpeg_quality)
+    else:
+        image.save(buffer, "PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+def load_image(path: str | os.PathLike, options: ImageOptions) -> EncodedImage:
+    """Reads one image file, checks it and returns what to store.
+
+    Kept byte-for-byte when the options allow and TensorFlow can decode it as it is
+    (JPEG or PNG, upright, not CMYK); otherwise decoded, turned upright by its EXIF
+    orientation, converted to RGB, resized and encoded anew.
+
+    Example:
+        >>> load_image("cat.jpg", ImageOptions(image_size=(64, 64), image_format="jpeg")).height
+        64
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise ValueError("file not found") from None
+    except IsADirectoryError:
+        raise ValueError("is a directory, not an image file") from None
+    except OSError as e:
+        raise ValueError(f"cannot be read ({e.strerror or e})") from None
+    if not data:
+        raise ValueError("file is empty (0 bytes)")
+    source_format = sniff_format(data)
+    if source_format is None:
+        raise ValueError("is not an image (no JPEG, PNG, GIF, BMP, WebP or TIFF signature)")
+    image = _open(data, options.max_image_pixels)
+    orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+
+    keep = (options.image_format == "keep" and options.image_size is None
+            and source_format in KEPT_FORMATS and orientation in (0, 1)
+            and image.mode != "CMYK")
+    if keep:
+        if options.validate == "full":
+            _decode(image)
+        width, height = image.size
+        return EncodedImage(data, source_format, height, width, channels_of(image), True)
+
+    if options.image_size is not None and source_format == "jpeg":
+        # DCT-domain downscaling: decode at 1/2, 1/4 or 1/8 scale when that still covers the target.
+        target_h, target_w = options.image_size
+        if orientation in _ROTATES_90:
+            target_h, target_w = target_w, target_h
+        image.draft("RGB", (target_w, target_h))
+    _decode(image)
+    try:
+        image = ImageOps.exif_transpose(image)
+    except Exception:  # a malformed EXIF block must not lose the picture
+        pass
+    image = to_rgb(image)
+    if options.image_size is not None:
+        image = resize(image, options.image_size, options.resize_mode)
+    if options.image_format == "keep":
+        # Not decodable by TensorFlow as it was (GIF, BMP, WebP, TIFF, CMYK or rotated):
+        # JPEG sources stay JPEG, the rest become lossless PNG.
+        fmt = "jpeg" if source_format == "jpeg" else "png"
+        # Re-encoding only to make it decodable (no resize): stay close to the original.
+        quality = options.jpeg_quality if options.image_size else max(options.jpeg_quality, 95)
+    else:
+        fmt, quality = options.image_format, options.jpeg_quality
+    width, height = image.size
+    return EncodedImage(encode(image, fmt, quality), fmt, height, width, 3, False)

@@ -1,0 +1,145 @@
+"""dataset.json: what a dataset directory holds, written last so its presence means complete."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import DatasetError
+from .schema import Schema
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "dataset.json"
+ERRORS_NAME = "errors.csv"
+
+
+@dataclass(frozen=True)
+class ShardInfo:
+    """One complete shard file: name relative to the manifest, records, bytes, checksum."""
+
+    file: str
+    records: int
+    bytes: int
+    sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "records": self.records, "bytes": self.bytes,
+                "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The parsed dataset.json of a dataset directory (or of one split's subdirectory).
+
+    Attributes:
+        directory: where dataset.json lives; shard files are relative to it.
+        split: the split this directory holds, or None for a dataset without splits.
+        splits: at the top of a split dataset, split name -> record count.
+        image: stored image facts: ``format`` (or "mixed"), ``size`` [h, w] when every
+            image has it, ``channels`` when every image has it.
+    """
+
+    directory: str
+    schema: Schema
+    shards: tuple[ShardInfo, ...]
+    records: int
+    source_rows: int
+    skipped: int
+    compression: str = "none"
+    split: str | None = None
+    splits: dict[str, int] = field(default_factory=dict)
+    image: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    version: str = ""
+
+    @property
+    def files(self) -> list[str]:
+        """Absolute paths of the shard files, in record order."""
+        return [os.path.join(self.directory, s.file) for s in self.shards]
+
+    @property
+    def vocabularies(self) -> dict[str, list]:
+        return {f.name: list(f.vocabulary) for f in self.schema.features if f.vocabulary}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "created_by": f"tfrecordkit {self.version}".strip(),
+            "split": self.split,
+            "splits": self.splits or None,
+            "records": self.records,
+            "source_rows": self.source_rows,
+            "skipped": self.skipped,
+            "compression": self.compression,
+            "image": self.image,
+            "schema": self.schema.to_json(),
+            "shards": [s.to_json() for s in self.shards],
+            "options": self.options,
+        }
+
+
+def write_manifest(manifest: Manifest) -> str:
+    """Writes dataset.json atomically (temporary name, fsync, rename) and returns its path."""
+    path = os.path.join(manifest.directory, MANIFEST_NAME)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(manifest.to_json(), f, indent=2, ensure_ascii=False)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def find_manifest(path: str | os.PathLike) -> str | None:
+    """The dataset.json for `path` (a directory or the file itself), or None."""
+    path = os.fspath(path)
+    if os.path.basename(path) == MANIFEST_NAME and os.path.isfile(path):
+        return path
+    candidate = os.path.join(path, MANIFEST_NAME)
+    return candidate if os.path.isfile(candidate) else None
+
+
+def load_manifest(path: str | os.PathLike, split: str | None = None) -> Manifest:
+    """Loads the manifest of a dataset directory, or of one of its splits.
+
+    Example:
+        >>> load_manifest("out", split="val").records
+        180
+    """
+    file = find_manifest(path)
+    if file is None:
+        raise DatasetError(
+            f"{os.fspath(path)!r} holds no {MANIFEST_NAME}: it is not a complete tfrecordkit "
+            "dataset (the conversion may still be running or have failed); convert it again, "
+            "or pass `--resume` to finish an interrupted conversion.")
+    try:
+        with open(file, encoding="utf-8") as f:
+            data = json.load(f)
+        if data.get("format_version", 0) > FORMAT_VERSION:
+            raise DatasetError(f"{file} has format version {data['format_version']}, newer than "
+                               f"this tfrecordkit reads ({FORMAT_VERSION}); upgrade tfrecordkit.")
+        manifest = Manifest(
+            directory=os.path.dirname(os.path.abspath(file)),
+            schema=Schema.from_json(data["schema"]),
+            shards=tuple(ShardInfo(**s) for s in data["shards"]),
+            records=int(data["records"]), source_rows=int(data["source_rows"]),
+            skipped=int(data["skipped"]), compression=data.get("compression", "none"),
+            split=data.get("split"), splits=data.get("splits") or {},
+            image=data.get("image") or {}, options=data.get("options") or {},
+            version=str(data.get("created_by", "")).replace("tfrecordkit", "").strip())
+    except (KeyError, TypeError, ValueError) as e:
+        if isinstance(e, DatasetError):
+            raise
+        raise DatasetError(f"{file} is not a valid tfrecordkit manifest ({type(e).__name__}: "
+                           f"{e}); write the dataset again.") from None
+    if split is not None:
+        if split == manifest.split:
+            return manifest
+        if split not in manifest.splits:
+            have = ", ".join(manifest.splits) or "none"
+            raise DatasetError(f"{os.fspath(path)!r} has no split {split!r}; its splits are: {have}.")
+        return load_manifest(Path(manifest.directory, split), split)
+    return manifest

@@ -1,0 +1,256 @@
+"""Validated option dataclasses shared by the writers, the reader and the CLI.
+
+Every check happens in ``__post_init__``, before any I/O, with one message shape:
+"`name` must be ...; received name=value."
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field, fields
+from typing import Any, Mapping, Sequence
+
+from .errors import OptionError
+
+DEFAULT_SHARD_BYTES = 128 << 20
+# With no --shard-size/--num-shards, small datasets still get several shards so that
+# every core writes, readers interleave files, and multi-worker training can shard by file.
+DEFAULT_MIN_SHARDS = 16
+MIN_ROWS_PER_SHARD = 256
+DEFAULT_JPEG_QUALITY = 90
+DEFAULT_MULTI_LABEL_SEP = " "
+# Pillow refuses images above twice this many pixels; we refuse above it (decompression bombs).
+DEFAULT_MAX_IMAGE_PIXELS = 89_478_485
+
+RESIZE_MODES = ("stretch", "crop", "pad")
+IMAGE_FORMATS = ("keep", "jpeg", "png", "raw")
+COMPRESSIONS = ("none", "gzip")
+BACKENDS = ("loky", "threading", "multiprocessing", "dask")
+ON_ERROR = ("raise", "skip")
+VALIDATE = ("full", "header")
+
+_SIZE_UNITS = {"": 1, "B": 1, "KB": 1 << 10, "KIB": 1 << 10, "MB": 1 << 20, "MIB": 1 << 20,
+               "GB": 1 << 30, "GIB": 1 << 30}
+_SPLIT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+def _fail(name: str, expected: str, value: Any) -> OptionError:
+    return OptionError(f"`{name}` must be {expected}; received {name}={value!r}.")
+
+
+def _one_of(name: str, value: Any, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise _fail(name, "one of " + ", ".join(f'"{c}"' for c in choices), value)
+
+
+def parse_image_size(value: Any, name: str = "image_size") -> tuple[int, int] | None:
+    """Parses ``128``, ``"128"``, ``"128x96"`` (height x width) or ``(128, 96)``.
+
+    Example:
+        >>> parse_image_size("128x96")
+        (128, 96)
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        parts = value.lower().replace(" ", "").split("x")
+        if not all(p.isdigit() for p in parts) or len(parts) not in (1, 2):
+            raise _fail(name, 'a size like 128 or "128x96" (height x width)', value)
+        sizes = [int(p) for p in parts]
+    elif isinstance(value, int) and not isinstance(value, bool):
+        sizes = [value]
+    elif isinstance(value, Sequence) and len(value) == 2 and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value):
+        sizes = list(value)
+    else:
+        raise _fail(name, 'a size like 128, "128x96" or (height, width)', value)
+    if len(sizes) == 1:
+        sizes = sizes * 2
+    if min(sizes) < 1 or max(sizes) > 65535:
+        raise _fail(name, "between 1 and 65535 pixels on each side", value)
+    return sizes[0], sizes[1]
+
+
+def parse_byte_size(value: Any, name: str = "shard_size") -> int | None:
+    """Parses ``"128MB"``, ``"64MiB"``, ``"500KB"`` or a number of bytes (units are powers of 1024).
+
+    Example:
+        >>> parse_byte_size("128MB")
+        134217728
+    """
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number, unit = float(value), ""
+    elif isinstance(value, str):
+        match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", value)
+        if not match or match.group(2).upper() not in _SIZE_UNITS:
+            raise _fail(name, 'a size like "128MB", "1GB" or a number of bytes', value)
+        number, unit = float(match.group(1)), match.group(2).upper()
+    else:
+        raise _fail(name, 'a size like "128MB", "1GB" or a number of bytes', value)
+    size = int(number * _SIZE_UNITS[unit])
+    if size < 1:
+        raise _fail(name, "at least 1 byte", value)
+    return size
+
+
+def parse_split(value: Any, name: str = "split") -> dict[str, float] | None:
+    """Parses ``"train=0.9,val=0.1"`` or a mapping into ordered fractions that sum to 1.
+
+    Example:
+        >>> parse_split("train=0.8,val=0.2")
+        {'train': 0.8, 'val': 0.2}
+    """
+    if value is None or value == "":
+        return None
+    expected = 'fractions like "train=0.9,val=0.1" that sum to 1'
+    if isinstance(value, str):
+        pairs = []
+        for part in value.split(","):
+            key, sep, number = part.partition("=")
+            try:
+                pairs.append((key.strip(), float(number)))
+            except ValueError:
+                raise _fail(name, expected, value) from None
+            if not sep:
+                raise _fail(name, expected, value)
+    elif isinstance(value, Mapping):
+        try:
+            pairs = [(str(k), float(v)) for k, v in value.items()]
+        except (TypeError, ValueError):
+            raise _fail(name, expected, value) from None
+    else:
+        raise _fail(name, expected, value)
+    split = dict(pairs)
+    if len(split) != len(pairs) or len(split) < 1:
+        raise _fail(name, expected + ", each name once", value)
+    for key, frac in split.items():
+        if not _SPLIT_NAME.match(key):
+            raise _fail(name, "split names made of letters, digits, '_', '-' or '.'", value)
+        if not (0 < frac <= 1) or math.isnan(frac):
+            raise _fail(name, "fractions between 0 and 1", value)
+    if abs(sum(split.values()) - 1) > 1e-6:
+        raise _fail(name, expected, value)
+    return split
+
+
+def _as_tuple(name: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, Sequence) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise _fail(name, "a column name or a list of column names", value)
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    """Options of `write_frame`, `write_folder` and ``tfrecordkit convert``.
+
+    Strings from the command line (``"128x96"``, ``"64MB"``, ``"train=0.9,val=0.1"``)
+    and their Python forms are both accepted and normalised.
+    """
+
+    images: str | None = None
+    id_column: str | None = None
+    image_column: str | None = None
+    ext: str | None = None
+    label: tuple[str, ...] = ()
+    multi_label: tuple[str, ...] = ()
+    multi_label_sep: str = DEFAULT_MULTI_LABEL_SEP
+    columns: tuple[str, ...] | None = None
+    image_size: tuple[int, int] | None = None
+    resize_mode: str = "stretch"
+    image_format: str = "keep"
+    jpeg_quality: int = DEFAULT_JPEG_QUALITY
+    shard_size: int | None = None
+    num_shards: int | None = None
+    compression: str = "none"
+    split: dict[str, float] | None = None
+    seed: int | None = None
+    shuffle: bool = True
+    jobs: int | None = None
+    backend: str | None = None
+    scheduler: str | None = None
+    on_error: str = "raise"
+    validate: str = "full"
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    resume: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
+        if self.images is not None:
+            set_("images", os.fspath(self.images))
+        set_("label", _as_tuple("label", self.label))
+        set_("multi_label", _as_tuple("multi_label", self.multi_label))
+        if isinstance(self.columns, str):
+            set_("columns", tuple(c.strip() for c in self.columns.split(",") if c.strip()))
+        elif self.columns is not None:
+            set_("columns", _as_tuple("columns", self.columns))
+        for name in ("id_column", "image_column", "ext", "scheduler"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise _fail(name, "a non-empty string or None", value)
+        if self.ext is not None and not self.ext.startswith("."):
+            set_("ext", "." + self.ext)
+        both = set(self.label) & set(self.multi_label)
+        if both:
+            raise _fail("multi_label", "columns not also given as `label`", sorted(both))
+        if not isinstance(self.multi_label_sep, str) or not self.multi_label_sep:
+            raise _fail("multi_label_sep", "a non-empty string", self.multi_label_sep)
+        set_("image_size", parse_image_size(self.image_size))
+        _one_of("resize_mode", self.resize_mode, RESIZE_MODES)
+        _one_of("image_format", self.image_format, IMAGE_FORMATS)
+        if not isinstance(self.jpeg_quality, int) or not 1 <= self.jpeg_quality <= 100:
+            raise _fail("jpeg_quality", "an integer from 1 to 100", self.jpeg_quality)
+        set_("shard_size", parse_byte_size(self.shard_size))
+        if self.num_shards is not None and (
+                not isinstance(self.num_shards, int) or isinstance(self.num_shards, bool)
+                or self.num_shards < 1):
+            raise _fail("num_shards", "a positive integer", self.num_shards)
+        if self.shard_size is not None and self.num_shards is not None:
+            raise OptionError("Pass either `shard_size` or `num_shards`, not both; "
+                              f"received shard_size={self.shard_size!r}, num_shards={self.num_shards!r}.")
+        if self.compression is None:
+            set_("compression", "none")
+        _one_of("compression", self.compression, COMPRESSIONS)
+        set_("split", parse_split(self.split))
+        if self.seed is not None and (not isinstance(self.seed, int) or self.seed < 0):
+            raise _fail("seed", "a non-negative integer or None", self.seed)
+        if self.jobs is not None and (not isinstance(self.jobs, int) or self.jobs == 0):
+            raise _fail("jobs", "a positive integer, a negative one counting back from all cores "
+                        "(-1 = all), or None", self.jobs)
+        if self.backend is not None:
+            _one_of("backend", self.backend, BACKENDS)
+        if self.scheduler is not None and self.backend != "dask":
+            raise _fail("scheduler", 'given only with backend="dask"', self.scheduler)
+        _one_of("on_error", self.on_error, ON_ERROR)
+        _one_of("validate", self.validate, VALIDATE)
+        if not isinstance(self.max_image_pixels, int) or self.max_image_pixels < 1:
+            raise _fail("max_image_pixels", "a positive integer", self.max_image_pixels)
+        if self.image_format == "raw" and self.image_size is None:
+            raise OptionError('`image_format="raw"` stores decoded pixels and needs a fixed '
+                              "`image_size` (--image-size) so every record has the same shape; "
+                              "received image_size=None.")
+
+    @property
+    def reencodes(self) -> bool:
+        """Whether images are decoded and written anew rather than kept byte-for-byte."""
+        return self.image_format != "keep" or self.image_size is not None
+
+    def to_json(self) -> dict[str, Any]:
+        """The options as plain JSON values, for dataset.json."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+def option_names() -> list[str]:
+    """Names accepted by `WriteOptions`, for error messages about unknown keywords."""
+    return [f.name for f in fields(WriteOptions)]

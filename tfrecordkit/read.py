@@ -1,0 +1,345 @@
+"""Readers: a dataset directory into a shuffled, batched, prefetched `tf.data.Dataset`.
+
+The feature spec comes from dataset.json, never from the caller. The pipeline reads files
+in parallel, shuffles records, batches the serialized records and parses each batch with
+one vectorised `tf.io.parse_example`, then decodes and resizes the images in parallel.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from .errors import DatasetError, OptionError
+from .manifest import Manifest, load_manifest
+from .options import RESIZE_MODES, parse_image_size
+from .schema import CLASS, FLOAT, INT, MULTI_LABEL, TARGET
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BATCH_SIZE = 32
+# Records held for shuffling: enough for a good shuffle, bounded in memory by bytes.
+SHUFFLE_BUFFER_BYTES = 256 << 20
+MIN_SHUFFLE_BUFFER = 1024
+DEFAULT_CYCLE_LENGTH = 16
+_UNBATCHED_CHUNK = 64     # records parsed at once when the caller asks for no batching
+LABEL_MODES = ("int", "categorical")
+DTYPES = ("float32", "uint8")
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """Options of `read`, validated before TensorFlow is touched."""
+
+    batch_size: int | None = DEFAULT_BATCH_SIZE
+    image_size: tuple[int, int] | None = None
+    label_mode: str = "int"
+    shuffle: bool = True
+    repeat: bool | int = False
+    seed: int | None = None
+    dtype: str = "float32"
+    channels: int = 3
+    resize_mode: str = "stretch"
+    shuffle_buffer: int | None = None
+    cache: bool | str = False
+    drop_remainder: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "image_size", parse_image_size(self.image_size))
+        if self.batch_size is not None and (not isinstance(self.batch_size, int)
+                                            or isinstance(self.batch_size, bool)
+                                            or self.batch_size < 1):
+            raise OptionError(f"`batch_size` must be a positive integer or None; "
+                              f"received batch_size={self.batch_size!r}.")
+        for name, choices in (("label_mode", LABEL_MODES), ("dtype", DTYPES),
+                              ("resize_mode", RESIZE_MODES)):
+            if getattr(self, name) not in choices:
+                raise OptionError(f"`{name}` must be one of {', '.join(map(repr, choices))}; "
+                                  f"received {name}={getattr(self, name)!r}.")
+        if self.channels not in (1, 3):
+            raise OptionError(f"`channels` must be 1 (greyscale) or 3 (RGB); "
+                              f"received channels={self.channels!r}.")
+        if not isinstance(self.repeat, bool) and (not isinstance(self.repeat, int) or self.repeat < 1):
+            raise OptionError(f"`repeat` must be True, False or a positive number of epochs; "
+                              f"received repeat={self.repeat!r}.")
+        if self.seed is not None and (not isinstance(self.seed, int) or self.seed < 0):
+            raise OptionError(f"`seed` must be a non-negative integer or None; received seed={self.seed!r}.")
+        if self.shuffle_buffer is not None and (not isinstance(self.shuffle_buffer, int)
+                                                or self.shuffle_buffer < 1):
+            raise OptionError(f"`shuffle_buffer` must be a positive integer or None; "
+                              f"received shuffle_buffer={self.shuffle_buffer!r}.")
+
+
+def _label_names(manifest: Manifest, label: Any) -> list[str]:
+    if label is None:
+        return list(manifest.schema.labels)
+    if label is False:
+        return []
+    names = [label] if isinstance(label, str) else list(label)
+    stored = {f.name: f for f in manifest.schema.features}
+    for name in names:
+        if name not in stored or stored[name].kind not in (CLASS, MULTI_LABEL, TARGET, INT, FLOAT):
+            raise OptionError(
+                f"`label` names {name!r}, which is not a label stored in {manifest.directory}; "
+                f"its labels are: {', '.join(manifest.schema.labels) or 'none'} (numeric columns "
+                f"also usable: {', '.join(f.name for f in manifest.schema.features if f.kind in (INT, FLOAT)) or 'none'}).")
+    return names
+
+
+def _image_size(manifest: Manifest, opts: ReadOptions) -> tuple[int, int] | None:
+    if opts.image_size is not None:
+        return opts.image_size
+    size = manifest.image.get("size")
+    if size:
+        return int(size[0]), int(size[1])
+    if opts.batch_size is None:
+        return None
+    raise OptionError(f"The images in {manifest.directory} differ in size, so a batch needs "
+                      "`image_size` (height, width) to resize them to; received image_size=None.")
+
+
+def _shuffle_buffer(manifest: Manifest, opts: ReadOptions) -> int:
+    if opts.shuffle_buffer is not None:
+        return opts.shuffle_buffer
+    total = sum(s.bytes for s in manifest.shards)
+    per_record = max(1, total // max(1, manifest.records))
+    return max(1, min(manifest.records, max(MIN_SHUFFLE_BUFFER, SHUFFLE_BUFFER_BYTES // per_record)))
+
+
+def _records(manifest: Manifest, opts: ReadOptions, ordered: bool):
+    """Serialized records of every shard: in record order, or files and records shuffled."""
+    import tensorflow as tf
+
+    files = manifest.files
+    for f in files:
+        if not tf.io.gfile.exists(f):
+            raise DatasetError(f"Shard {f} listed in {manifest.directory}/dataset.json is missing; "
+                               "the dataset is incomplete, write it again.")
+    compression = "GZIP" if manifest.compression == "gzip" else ""
+    if ordered or len(files) == 1:
+        ds = tf.data.TFRecordDataset(files, compression_type=compression)
+    else:
+        deterministic = opts.seed is not None
+        ds = tf.data.Dataset.from_tensor_slices(files)
+        ds = ds.shuffle(len(files), seed=opts.seed, reshuffle_each_iteration=True)
+        ds = ds.interleave(
+            lambda f: tf.data.TFRecordDataset(f, compression_type=compression),
+            cycle_length=min(len(files), DEFAULT_CYCLE_LENGTH), block_length=1,
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    return ds.apply(tf.data.experimental.assert_cardinality(manifest.records))
+
+
+def _parse_spec(manifest: Manifest, labels: list[str], with_image: bool, with_id: bool):
+    import tensorflow as tf
+
+    spec = {}
+    if with_image:
+        spec["image/encoded"] = tf.io.FixedLenFeature([], tf.string)
+    if with_id:
+        spec[manifest.schema.id_column] = tf.io.FixedLenFeature([], tf.string)
+    for name in labels:
+        f = manifest.schema[name]
+        if f.kind == MULTI_LABEL:
+            spec[name] = tf.io.VarLenFeature(tf.int64)
+        elif f.dtype == "float":
+            spec[name] = tf.io.FixedLenFeature([], tf.float32)
+        else:
+            spec[name] = tf.io.FixedLenFeature([], tf.int64)
+    return spec
+
+
+def _decoder(manifest: Manifest, opts: ReadOptions, size: tuple[int, int] | None):
+    """A function: batch of encoded images -> batch of images, [B, H, W, C]."""
+    import tensorflow as tf
+
+    out_dtype = tf.float32 if opts.dtype == "float32" else tf.uint8
+    channels = opts.channels
+
+    def finish(image):   # uint8 or float in [0, 255] -> the requested dtype and range
+        if opts.dtype == "uint8":
+            return tf.cast(tf.clip_by_value(tf.round(tf.cast(image, tf.float32)), 0, 255), tf.uint8) \
+                if image.dtype != tf.uint8 else image
+        return tf.cast(image, tf.float32) / 255.0
+
+    def fit(image):
+        if size is None:
+            return image
+        height, width = size
+        shape = tf.shape(image)
+        same = tf.logical_and(tf.equal(shape[0], height), tf.equal(shape[1], width))
+        if opts.resize_mode == "stretch":
+            resize = lambda: tf.image.resize(image, size, antialias=True)  # noqa: E731
+        elif opts.resize_mode == "pad":
+            resize = lambda: tf.image.resize_with_pad(image, height, width, antialias=True)  # noqa: E731
+        else:
+            def resize():
+                h, w = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
+                scale = tf.maximum(height / h, width / w)
+                crop_h = tf.minimum(shape[0], tf.cast(tf.math.ceil(height / scale), tf.int32))
+                crop_w = tf.minimum(shape[1], tf.cast(tf.math.ceil(width / scale), tf.int32))
+                top, left = (shape[0] - crop_h) // 2, (shape[1] - crop_w) // 2
+                cropped = tf.image.crop_to_bounding_box(image, top, left, crop_h, crop_w)
+                return tf.image.resize(cropped, size, antialias=True)
+        return tf.cond(same, lambda: tf.cast(image, tf.float32), resize)
+
+    def set_channels(image):
+        stored = image.shape[-1]
+        if stored == channels:
+            return image
+        return tf.image.rgb_to_grayscale(image) if channels == 1 else tf.image.grayscale_to_rgb(image)
+
+    raw_size = manifest.image.get("size")
+    if manifest.image.get("format") == "raw" and raw_size:
+        h, w = int(raw_size[0]), int(raw_size[1])
+
+        def decode_raw_batch(encoded):
+            pixels = tf.io.decode_raw(encoded, tf.uint8)
+            images = set_channels(tf.reshape(pixels, [-1, h, w, 3]))
+            if size is not None and tuple(size) != (h, w):
+                images = tf.map_fn(fit, images, fn_output_signature=tf.float32)
+            return finish(images)
+
+        return decode_raw_batch
+
+    element = tf.TensorSpec([size[0], size[1], channels] if size else [None, None, channels],
+                            tf.float32 if size is not None else tf.uint8)
+
+    def decode_one(encoded):
+        image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
+        image.set_shape([None, None, channels])
+        return fit(image)
+
+    def decode_batch(encoded):
+        images = tf.map_fn(decode_one, encoded, fn_output_signature=element,
+                           parallel_iterations=16)
+        return finish(images)
+
+    return decode_batch
+
+
+def _label_transform(manifest: Manifest, labels: list[str], opts: ReadOptions):
+    import tensorflow as tf
+
+    def transform(parsed):
+        out = {}
+        for name in labels:
+            f = manifest.schema[name]
+            value = parsed[name]
+            if f.kind == MULTI_LABEL:
+                depth = len(f.vocabulary)
+                batch = tf.cast(value.dense_shape[0], tf.int64)
+                idx = tf.stack([value.indices[:, 0], value.values], axis=1)
+                hot = tf.scatter_nd(idx, tf.ones_like(value.values, tf.float32),
+                                    tf.stack([batch, tf.constant(depth, tf.int64)]))
+                out[name] = tf.minimum(hot, 1.0)
+            elif f.kind == CLASS and opts.label_mode == "categorical":
+                out[name] = tf.one_hot(value, len(f.vocabulary), dtype=tf.float32)
+            elif f.dtype == "float":
+                out[name] = tf.cast(value, tf.float32)
+            else:
+                out[name] = tf.cast(value, tf.int32)
+        return out[labels[0]] if len(labels) == 1 else out
+
+    return transform
+
+
+def build(manifest: Manifest, opts: ReadOptions, *, labels: Sequence[str], ids: bool = False,
+          images: bool = True, ordered: bool = False):
+    """The tf.data pipeline for a loaded manifest; `read` and `predict` share it.
+
+    Elements are ``images``, ``(images, labels)``, or with ``ids=True`` the id strings
+    (alone, or paired with images), batched unless ``opts.batch_size`` is None.
+    """
+    import tensorflow as tf
+
+    labels = list(labels)
+    size = _image_size(manifest, opts) if images else None
+    ordered = ordered or not opts.shuffle
+    ds = _records(manifest, opts, ordered)
+    if opts.cache:
+        ds = ds.cache("" if opts.cache is True else os.fspath(opts.cache))
+    if opts.shuffle and not ordered:
+        ds = ds.shuffle(_shuffle_buffer(manifest, opts), seed=opts.seed,
+                        reshuffle_each_iteration=True)
+    if opts.repeat:
+        ds = ds.repeat(None if opts.repeat is True else int(opts.repeat))
+    batch = opts.batch_size or _UNBATCHED_CHUNK
+    ds = ds.batch(batch, drop_remainder=bool(opts.batch_size and opts.drop_remainder),
+                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    spec = _parse_spec(manifest, labels, images, ids)
+    decode = _decoder(manifest, opts, size) if images else None
+    to_labels = _label_transform(manifest, labels, opts) if labels else None
+    id_key = manifest.schema.id_column
+
+    def parse(serialized):
+        parsed = tf.io.parse_example(serialized, spec)
+        parts = []
+        if ids:
+            parts.append(parsed[id_key])
+        if images:
+            parts.append(decode(parsed["image/encoded"]))
+        if to_labels is not None:
+            parts.append(to_labels(parsed))
+        return parts[0] if len(parts) == 1 else tuple(parts)
+
+    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=ordered or opts.seed is not None)
+    if opts.batch_size is None:
+        ds = ds.unbatch()
+        if not opts.repeat:
+            ds = ds.apply(tf.data.experimental.assert_cardinality(manifest.records))
+    options = tf.data.Options()
+    options.experimental_optimization.map_parallelization = True
+    ds = ds.with_options(options)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def read(path: str | os.PathLike, *, split: str | None = None, batch_size: int | None = DEFAULT_BATCH_SIZE,
+         image_size: Any = None, label: str | Sequence[str] | None | bool = None,
+         label_mode: str = "int", shuffle: bool = True, repeat: bool | int = False,
+         seed: int | None = None, dtype: str = "float32", channels: int = 3,
+         resize_mode: str = "stretch", shuffle_buffer: int | None = None,
+         cache: bool | str = False, drop_remainder: bool = False):
+    """A `tf.data.Dataset` of ``(images, labels)`` batches from a dataset directory.
+
+    Args:
+        path: a dataset directory (or its dataset.json); with splits, the split's
+            subdirectory or the top directory with `split`.
+        split: which split of a split dataset to read.
+        batch_size: records per batch, or None for single records.
+        image_size: (height, width) or an int to resize to; default: the stored size,
+            when every image has the same.
+        label: the label column(s) to yield; default every label the dataset was written
+            with. One column gives a tensor, several a dict keyed by column (for a
+            multi-output model); False gives images only.
+        label_mode: "int" (class indices) or "categorical" (one-hot) for class labels.
+            Multi-labels are always multi-hot float32, numeric targets float32.
+        shuffle: shuffle files and records (reshuffled every epoch); False keeps record order.
+        repeat: True to repeat forever, an int for that many epochs.
+        seed: makes the order reproducible run to run.
+        dtype: "float32" images in [0, 1], or "uint8" in [0, 255] for a model that
+            rescales on the GPU.
+        channels: 3 (RGB) or 1 (greyscale).
+        resize_mode: "stretch", "crop" (centre crop to the aspect ratio) or "pad".
+        shuffle_buffer: records in the shuffle buffer; default about 256 MB worth.
+        cache: True to cache the serialized records in memory after the first epoch,
+            or a file path to cache on disk.
+        drop_remainder: drop the last partial batch.
+
+    Example:
+        >>> train = tfk.read("out/train", batch_size=64, image_size=128, seed=0)
+        >>> model.fit(train, validation_data=tfk.read("out/val", shuffle=False), epochs=5)
+    """
+    opts = ReadOptions(batch_size, image_size, label_mode, shuffle, repeat, seed, dtype,
+                       channels, resize_mode, shuffle_buffer, cache, drop_remainder)
+    manifest = _load(path, split)
+    return build(manifest, opts, labels=_label_names(manifest, label))
+
+
+def _load(path: str | os.PathLike, split: str | None) -> Manifest:
+    manifest = load_manifest(path, split)
+    if manifest.splits and manifest.split is None:
+        names = list(manifest.splits)
+        raise OptionError(f"{manifest.directory} holds the splits {', '.join(names)}; pass "
+                          f"split={names[0]!r} or the path {os.path.join(manifest.directory, names[0])}.")
+    return manifest

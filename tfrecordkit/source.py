@@ -1,0 +1,126 @@
+"""Sources: a label table (CSV/Parquet) with an image folder, or a folder of class subfolders.
+
+Turns either into one pandas frame plus the image root, and resolves each row's image
+path safely inside that root.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+import pandas as pd
+
+from .errors import OptionError
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff")
+FOLDER_ID = "id"
+FOLDER_LABEL = "label"
+TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".txt": "csv", ".parquet": "parquet",
+                  ".pq": "parquet"}
+
+
+def read_table(path: str | os.PathLike, *, string_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Reads a CSV, TSV or Parquet label table; `string_columns` (and the first column)
+    are read as text so ids like ``00123`` keep their zeros.
+
+    Example:
+        >>> read_table("labels.csv").columns.tolist()
+        ['image_name', 'tags']
+    """
+    path = Path(path)
+    kind = TABLE_SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise OptionError(f"`source` {str(path)!r} is not a table tfrecordkit reads; pass a "
+                          ".csv, .tsv or .parquet file, or a folder of class subfolders.")
+    if not path.is_file():
+        raise OptionError(f"`source` {str(path)!r} does not exist or is not a file.")
+    if kind == "parquet":
+        try:
+            return pd.read_parquet(path)
+        except ImportError as e:
+            raise OptionError(f"Reading {str(path)!r} needs pyarrow; install it with "
+                              f"`pip install tfrecordkit[parquet]` ({e}).") from None
+    sep = "\t" if kind == "tsv" else ","
+    header = pd.read_csv(path, sep=sep, nrows=0).columns.tolist()
+    if not header:
+        raise OptionError(f"`source` {str(path)!r} has no header row.")
+    text = {c: str for c in (header[0], *string_columns) if c in header}
+    return pd.read_csv(path, sep=sep, dtype=text, keep_default_na=True)
+
+
+def list_folder(root: str | os.PathLike) -> pd.DataFrame:
+    """A frame ``id, label`` of the images in class subfolders (folder name = class).
+
+    `id` is the path relative to `root` with '/' separators (``Coat/19.png``). Files with
+    other extensions and files directly in `root` are left out and counted in the log.
+
+    Example:
+        >>> list_folder("flowers").head(1).to_dict("records")
+        [{'id': 'daisy/1.jpg', 'label': 'daisy'}]
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise OptionError(f"`source` {str(root)!r} is not a directory of class subfolders.")
+    rows, ignored = [], 0
+    classes = sorted(d.name for d in os.scandir(root) if d.is_dir() and not d.name.startswith("."))
+    if not classes:
+        raise OptionError(f"`source` {str(root)!r} has no class subfolders; put each class's "
+                          "images in a folder named after the class.")
+    for name in classes:
+        for dirpath, dirnames, filenames in os.walk(root / name, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for filename in sorted(filenames):
+                if filename.startswith("."):
+                    continue
+                if Path(filename).suffix.lower() not in IMAGE_EXTENSIONS:
+                    ignored += 1
+                    continue
+                rel = Path(dirpath, filename).relative_to(root).as_posix()
+                rows.append((rel, name))
+    ignored += sum(1 for d in os.scandir(root) if d.is_file())
+    if ignored:
+        log.info("%s: left out %d files that are not images in a class subfolder", root, ignored)
+    if not rows:
+        raise OptionError(f"`source` {str(root)!r} has class subfolders but no images with "
+                          f"extensions {', '.join(IMAGE_EXTENSIONS)}.")
+    return pd.DataFrame(rows, columns=[FOLDER_ID, FOLDER_LABEL])
+
+
+def resolve_image(root: str, value: object, ext: str | None) -> tuple[str, str]:
+    """The absolute path of a row's image and its path relative to `root`.
+
+    `ext` is appended when the value does not already end with it. With no `ext`, a value
+    without an existing file is tried with the common image extensions. Paths that are
+    absolute or lead outside `root` (through ``..`` or a symbolic link) are refused.
+
+    Raises:
+        ValueError: with the reason, for the caller to report with the row.
+
+    Example:
+        >>> resolve_image("/data/images", "train_1", ".jpg")
+        ('/data/images/train_1.jpg', 'train_1.jpg')
+    """
+    text = "" if value is None else str(value).strip()
+    if not text or text.lower() == "nan":
+        raise ValueError("image path is empty")
+    if PurePosixPath(text).is_absolute() or PureWindowsPath(text).is_absolute():
+        raise ValueError(f"image path {text!r} is absolute; give paths relative to the image root")
+    if ext and not text.lower().endswith(ext.lower()):
+        text += ext
+    rel = PurePosixPath(text.replace("\\", "/"))
+    if ".." in rel.parts:
+        raise ValueError(f"image path {text!r} leads outside the image root")
+    path = os.path.join(root, *rel.parts)
+    if not ext and not os.path.exists(path) and not Path(text).suffix.lower() in IMAGE_EXTENSIONS:
+        for candidate in IMAGE_EXTENSIONS + tuple(e.upper() for e in IMAGE_EXTENSIONS):
+            if os.path.exists(path + candidate):
+                path, rel = path + candidate, PurePosixPath(str(rel) + candidate)
+                break
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    if os.path.commonpath([real_root, real]) != real_root:
+        raise ValueError(f"image path {text!r} resolves outside the image root (symbolic link?)")
+    return path, rel.as_posix()

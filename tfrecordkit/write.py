@@ -1,0 +1,543 @@
+"""Writers: a label frame or a folder of class subfolders into sharded TFRecord files.
+
+The client plans (schema, splits, order, shards); workers each write whole shards from
+plain data (a frame slice and paths) with `write_shard`, which never imports TensorFlow.
+A shard goes to a temporary name and is renamed when complete; dataset.json comes last.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import errno
+import hashlib
+import json
+import logging
+import os
+import secrets
+import socket
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Iterator
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .errors import OptionError, SourceError, TfrecordkitError
+from .example import encode_example
+from .images import ImageOptions, load_image
+from .manifest import (ERRORS_NAME, MANIFEST_NAME, Manifest, ShardInfo, find_manifest,
+                       load_manifest, write_manifest)
+from .options import WriteOptions, option_names
+from .plan import ShardSpec, assign_splits, order_rows, plan_split
+from .records import RecordWriter, format_index
+from .schema import CLASS, Schema, build_schema, encode_row
+from .source import FOLDER_ID, FOLDER_LABEL, list_folder, read_table, resolve_image
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SPLIT = "train"
+LOCK_NAME = ".tfrecordkit.lock"
+_DONE_SUFFIX = ".done.json"
+_RECORD_OVERHEAD = 128        # bytes of Example framing and small features per record
+_JPEG_BYTES_PER_PIXEL = 0.4   # estimates for planning shard sizes before anything is encoded
+_PNG_BYTES_PER_PIXEL = 1.5
+# Options that change what is written; a resumed run must match them to keep shards.
+_OUTPUT_OPTIONS = ("images", "id_column", "image_column", "ext", "label", "multi_label",
+                   "multi_label_sep", "columns", "image_size", "resize_mode", "image_format",
+                   "jpeg_quality", "shard_size", "num_shards", "compression", "split", "seed",
+                   "shuffle", "on_error", "validate", "max_image_pixels")
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    """Everything a worker needs to write one shard: plain, picklable data."""
+
+    directory: str
+    spec: ShardSpec
+    rows: pd.DataFrame          # the shard's rows in write order; index = source row number
+    schema: Schema
+    image_root: str
+    ext: str | None
+    image: ImageOptions
+    compression: str
+    on_error: str
+    multi_label_sep: str
+    fingerprint: str
+
+
+@dataclass
+class ShardResult:
+    """What a worker reports back about a shard it wrote."""
+
+    split: str
+    file: str
+    records: int
+    bytes: int
+    sha256: str
+    skipped: list = field(default_factory=list)   # (row, id, source, reason)
+    shapes: list = field(default_factory=list)    # distinct [h, w, c], at most a few
+    formats: list = field(default_factory=list)
+    kept: int = 0
+
+    def info(self) -> ShardInfo:
+        return ShardInfo(self.file, self.records, self.bytes, self.sha256)
+
+
+class _HashingFile:
+    """A write-only file wrapper that hashes and counts what passes through it."""
+
+    def __init__(self, raw):
+        self.raw, self.sha256, self.size = raw, hashlib.sha256(), 0
+
+    def write(self, data) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        return self.raw.write(data)
+
+    def flush(self) -> None:
+        self.raw.flush()
+
+
+def _atomic_write_text(path: str, text: str) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _features(row: dict, task: ShardTask, row_number: int) -> dict[str, tuple[str, list]]:
+    """Encodes one row (labels first, then the image); raises SourceError with context."""
+    source = None
+    try:
+        feats = encode_row(row, task.schema, task.multi_label_sep)
+        path, rel = resolve_image(task.image_root, row[task.schema.image_column], task.ext)
+        source = path
+        image = load_image(path, task.image)
+    except ValueError as e:
+        raise SourceError(row_number, row.get(task.schema.id_column), source, str(e)) from None
+    feats.update({
+        "image/encoded": ("bytes", [image.data]),
+        "image/format": ("bytes", [image.format.encode()]),
+        "image/height": ("int64", [image.height]),
+        "image/width": ("int64", [image.width]),
+        "image/channels": ("int64", [image.channels]),
+        "image/filename": ("bytes", [rel.encode("utf-8")]),
+    })
+    return feats, image
+
+
+def write_shard(task: ShardTask) -> ShardResult:
+    """Writes one shard and its .idx under temporary names, then renames them into place.
+
+    Top-level and free of TensorFlow so any joblib backend (loky, threading, dask) can run it.
+    """
+    spec = task.spec
+    final = os.path.join(task.directory, spec.file)
+    tmp = os.path.join(task.directory, f".{spec.file}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    result = ShardResult(spec.split, spec.file, 0, 0, "")
+    shapes, formats = set(), set()
+    columns = list(task.rows.columns)
+    try:
+        with open(tmp, "wb") as raw:
+            hashed = _HashingFile(raw)
+            with RecordWriter(hashed, None if task.compression == "none" else task.compression) as writer:
+                for row_number, values in zip(task.rows.index, task.rows.itertuples(index=False)):
+                    row = dict(zip(columns, values))
+                    try:
+                        feats, image = _features(row, task, int(row_number))
+                    except SourceError as e:
+                        if task.on_error == "raise":
+                            raise
+                        result.skipped.append((e.row, e.id, e.source or "", e.reason))
+                        continue
+                    writer.write(encode_example(feats))
+                    result.kept += image.kept
+                    if len(shapes) < 3:
+                        shapes.add((image.height, image.width, image.channels))
+                    formats.add(image.format)
+                index = writer.index
+                result.records = writer.count
+            raw.flush()
+            os.fsync(raw.fileno())
+        result.bytes, result.sha256 = hashed.size, hashed.sha256.hexdigest()
+        _atomic_write_text(final + ".idx", format_index(index))
+        os.replace(tmp, final)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+    result.shapes = sorted(list(s) for s in shapes)
+    result.formats = sorted(formats)
+    _atomic_write_text(_done_path(task.directory, spec.file),
+                       json.dumps({"fingerprint": task.fingerprint, **result.__dict__}))
+    return result
+
+
+def _done_path(directory: str, file: str) -> str:
+    return os.path.join(directory, f".{file}{_DONE_SUFFIX}")
+
+
+def _reusable(task: ShardTask) -> ShardResult | None:
+    """A shard a previous run completed with the same plan, when its checksum still holds."""
+    final = os.path.join(task.directory, task.spec.file)
+    try:
+        with open(_done_path(task.directory, task.spec.file), encoding="utf-8") as f:
+            done = json.load(f)
+        if done.pop("fingerprint") != task.fingerprint or not os.path.isfile(final + ".idx"):
+            return None
+        digest = hashlib.sha256()
+        with open(final, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except (OSError, ValueError, KeyError):
+        return None
+    result = ShardResult(**done)
+    return result if digest.hexdigest() == result.sha256 else None
+
+
+def _estimate_sizes(frame: pd.DataFrame, opts: WriteOptions, image_column: str) -> np.ndarray:
+    """Estimated bytes per row, for planning shards by size before anything is encoded."""
+    n = len(frame)
+    if opts.image_size is not None and opts.image_format != "keep":
+        pixels = opts.image_size[0] * opts.image_size[1]
+        per_pixel = {"raw": 3, "jpeg": _JPEG_BYTES_PER_PIXEL, "png": _PNG_BYTES_PER_PIXEL}
+        return np.full(n, pixels * per_pixel[opts.image_format] + _RECORD_OVERHEAD)
+    sizes = np.empty(n, dtype=np.float64)
+    for i, value in enumerate(frame[image_column].tolist()):
+        try:
+            sizes[i] = os.stat(resolve_image(opts.images, value, opts.ext)[0]).st_size
+        except (OSError, ValueError):
+            sizes[i] = 0
+    if opts.image_size is not None:   # keep format with a resize: shrinks by the pixel ratio
+        sizes = np.minimum(sizes, opts.image_size[0] * opts.image_size[1] * 3)
+    return sizes + _RECORD_OVERHEAD
+
+
+def _check_out_dir(out_dir: str, resume: bool) -> None:
+    if not os.path.exists(out_dir):
+        return
+    if not os.path.isdir(out_dir):
+        raise OptionError(f"`out_dir` {out_dir!r} exists and is not a directory.")
+    if resume:
+        return
+    entries = [e for e in os.listdir(out_dir) if e != LOCK_NAME]
+    if MANIFEST_NAME in entries:
+        raise OptionError(f"`out_dir` {out_dir!r} already holds a complete dataset; delete it "
+                          "or choose another directory.")
+    if entries:
+        raise OptionError(f"`out_dir` {out_dir!r} is not empty; choose a new or empty directory, "
+                          "or pass resume=True (--resume) to finish an interrupted conversion.")
+
+
+@contextlib.contextmanager
+def _lock(out_dir: str) -> Iterator[None]:
+    """Refuses a second conversion into the same directory while one is running."""
+    path = os.path.join(out_dir, LOCK_NAME)
+    me = f"{socket.gethostname()} {os.getpid()}"
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                host, pid = Path(path).read_text().split()
+                alive = host != socket.gethostname() or _pid_alive(int(pid))
+            except (OSError, ValueError):
+                alive = False
+            if alive:
+                raise TfrecordkitError(
+                    f"Another conversion (process {pid} on {host}) is writing to {out_dir!r}; "
+                    f"wait for it to finish, or delete {path} if that process is gone.") from None
+            os.remove(path)   # left by a process that died
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(me)
+        break
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError as e:
+        return e.errno == errno.EPERM
+    return True
+
+
+@contextlib.contextmanager
+def _parallel_backend(opts: WriteOptions) -> Iterator[None]:
+    """Applies --backend/--scheduler; with neither, a caller's joblib.parallel_config rules."""
+    if opts.backend is None:
+        yield
+        return
+    if opts.backend != "dask":
+        with joblib.parallel_config(backend=opts.backend):
+            yield
+        return
+    try:
+        from dask.distributed import Client, default_client
+    except ImportError:
+        raise OptionError("backend='dask' needs dask.distributed; install it with "
+                          "`pip install 'tfrecordkit[dask]'`.") from None
+    client = None
+    if opts.scheduler:
+        client = Client(opts.scheduler)
+    else:
+        try:
+            default_client()
+        except ValueError:
+            raise OptionError("backend='dask' needs a scheduler address (--scheduler "
+                              "tcp://host:8786) or a running dask.distributed Client.") from None
+    try:
+        with joblib.parallel_config(backend="dask"):
+            yield
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _fingerprint(frame: pd.DataFrame, schema: Schema, opts: dict[str, Any]) -> str:
+    digest = hashlib.sha256()
+    digest.update(json.dumps({k: opts[k] for k in _OUTPUT_OPTIONS}, sort_keys=True,
+                             default=str).encode())
+    digest.update(json.dumps(schema.to_json(), sort_keys=True, default=str).encode())
+    digest.update(pd.util.hash_pandas_object(frame.astype(str), index=True).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _image_facts(results: list[ShardResult]) -> dict[str, Any]:
+    shapes = {tuple(s) for r in results for s in r.shapes}
+    formats = {f for r in results for f in r.formats}
+    sizes = {s[:2] for s in shapes}
+    channels = {s[2] for s in shapes}
+    return {"format": formats.pop() if len(formats) == 1 else ("mixed" if formats else None),
+            "size": list(sizes.pop()) if len(sizes) == 1 else None,
+            "channels": channels.pop() if len(channels) == 1 else None,
+            "kept_bytes": sum(r.kept for r in results)}
+
+
+def _write_errors(path: str, skipped: list[tuple]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f)
+        out.writerow(["row", "id", "source", "reason"])
+        out.writerows(sorted(skipped, key=lambda s: s[0]))
+
+
+def _cleanup_temporaries(directories: list[str]) -> None:
+    for directory in directories:
+        with contextlib.suppress(FileNotFoundError):
+            for name in os.listdir(directory):
+                if name.startswith(".") and ".tmp-" in name:
+                    with contextlib.suppress(OSError):
+                        os.remove(os.path.join(directory, name))
+
+
+def _run(tasks: list[ShardTask], opts: WriteOptions, total_rows: int) -> list[ShardResult]:
+    """Writes the shards in parallel (each worker whole shards), with a progress bar."""
+    from tqdm.auto import tqdm
+
+    results, todo = [], []
+    for task in tasks:
+        reused = _reusable(task) if opts.resume else None
+        (results if reused else todo).append(reused or task)
+    if opts.resume and results:
+        log.info("resume: kept %d complete shards, writing %d", len(results), len(todo))
+    done_rows = sum(r.records + len(r.skipped) for r in results)
+    n_jobs = opts.jobs if opts.jobs is not None else -1
+    with tqdm(total=total_rows, initial=done_rows, unit="img", desc="convert",
+              disable=not opts.progress, dynamic_ncols=True) as bar, _parallel_backend(opts):
+        if len(todo) == 1 or opts.jobs == 1:
+            outputs = map(write_shard, todo)
+        else:
+            parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+            outputs = parallel(joblib.delayed(write_shard)(t) for t in todo)
+        for result in outputs:
+            results.append(result)
+            bar.update(result.records + len(result.skipped))
+    return results
+
+
+def write_frame(frame: pd.DataFrame, out_dir: str | os.PathLike, *,
+                images: str | os.PathLike | None = None, **options: Any) -> Manifest:
+    """Writes a label frame and its images into sharded TFRecord files.
+
+    Args:
+        frame: one row per image; the id column names the image (relative to `images`).
+        out_dir: a new or empty directory; dataset.json is written there last.
+        images: the image root directory.
+        **options: the fields of `WriteOptions`, e.g. ``label="label"``,
+            ``multi_label="tags"``, ``image_size=128``, ``split="train=0.9,val=0.1"``.
+
+    Returns:
+        The `Manifest` of the written dataset (top level when split).
+
+    Example:
+        >>> frame = pd.read_csv("labels.csv")   # image_name,tags
+        >>> m = tfk.write_frame(frame, "out", images="train-jpg", ext=".jpg",
+        ...                     multi_label="tags", split="train=0.9,val=0.1")
+        >>> m.splits
+        {'train': 36431, 'val': 4048}
+    """
+    unknown = sorted(set(options) - set(option_names()))
+    if unknown:
+        raise OptionError(f"Unknown option `{unknown[0]}`; the options are: "
+                          f"{', '.join(n for n in option_names() if n != 'images')}.")
+    if not isinstance(frame, pd.DataFrame):
+        raise OptionError(f"`frame` must be a pandas DataFrame; received {type(frame).__name__}.")
+    if images is None:
+        raise OptionError("`images` must name the directory the image paths are relative to; "
+                          "received images=None.")
+    opts = WriteOptions(images=images, **options)
+    if not os.path.isdir(opts.images):
+        raise OptionError(f"`images` {opts.images!r} is not a directory.")
+    if len(frame) == 0:
+        raise OptionError("`frame` has no rows; there is nothing to convert.")
+    if len(frame.columns) == 0:
+        raise OptionError("`frame` has no columns.")
+    id_column = opts.id_column or str(frame.columns[0])
+    image_column = opts.image_column or id_column
+    schema = build_schema(frame, id_column=id_column, image_column=image_column,
+                          label=opts.label, multi_label=opts.multi_label,
+                          multi_label_sep=opts.multi_label_sep, columns=opts.columns)
+    frame = frame.reset_index(drop=True)
+    seed = opts.seed if opts.seed is not None else secrets.randbelow(2**31)
+    opts = replace(opts, seed=seed, id_column=id_column, image_column=image_column)
+    return _write(frame, os.path.abspath(os.fspath(out_dir)), schema, opts)
+
+
+def _write(frame: pd.DataFrame, out_dir: str, schema: Schema, opts: WriteOptions) -> Manifest:
+    _check_out_dir(out_dir, opts.resume)
+    done = find_manifest(out_dir)
+    if opts.resume and done:
+        manifest = load_manifest(out_dir)
+        if all(manifest.options.get(k) == v for k, v in opts.to_json().items()
+               if k in _OUTPUT_OPTIONS):
+            log.info("%s is already complete; nothing to resume", out_dir)
+            return manifest
+        raise OptionError(f"`out_dir` {out_dir!r} already holds a complete dataset written with "
+                          "other options; delete it or choose another directory.")
+    duplicates = int(frame[schema.id_column].duplicated().sum())
+    if duplicates:
+        first = frame[schema.id_column][frame[schema.id_column].duplicated()].head(3).tolist()
+        log.warning("%d rows repeat an id already seen (e.g. %s); ids should be unique so "
+                    "predictions map back to one row", duplicates, ", ".join(map(str, first)))
+
+    splits = opts.split or {DEFAULT_SPLIT: 1.0}
+    split_names = list(splits)
+    strata = None
+    first_class = next((f.name for f in schema.label_features if f.kind == CLASS), None)
+    if opts.split and first_class:
+        strata = frame[first_class].astype(str).to_numpy()
+    assignment = assign_splits(len(frame), list(splits.values()), strata, opts.seed)
+    sizes = _estimate_sizes(frame, opts, schema.image_column)
+    options_json = opts.to_json()
+    fingerprint = _fingerprint(frame, schema, options_json)
+    image_options = ImageOptions(opts.image_size, opts.resize_mode, opts.image_format,
+                                 opts.jpeg_quality, opts.validate, opts.max_image_pixels)
+    needed = [schema.image_column] + [f.name for f in schema.features]
+    columns = list(dict.fromkeys(needed))
+
+    tasks, directories = [], {}
+    for k, name in enumerate(split_names):
+        directory = os.path.join(out_dir, name) if opts.split else out_dir
+        directories[name] = directory
+        rows = order_rows(np.flatnonzero(assignment == k), opts.shuffle, opts.seed + k)
+        for spec in plan_split(name, rows, sizes[rows], shard_size=opts.shard_size,
+                               num_shards=opts.num_shards, compression=opts.compression):
+            tasks.append(ShardTask(directory, spec, frame.loc[list(spec.rows), columns], schema,
+                                   opts.images, opts.ext, image_options, opts.compression,
+                                   opts.on_error, opts.multi_label_sep, fingerprint))
+    for directory in directories.values():
+        os.makedirs(directory, exist_ok=True)
+    log.info("converting %d rows into %d shards (%s)", len(frame), len(tasks),
+             ", ".join(f"{n}: {int(np.sum(assignment == k))} rows" for k, n in enumerate(split_names)))
+
+    with _lock(out_dir):
+        try:
+            results = _run(tasks, opts, len(frame))
+        except BaseException:
+            _cleanup_temporaries(list(directories.values()))
+            raise
+        by_file = {(r.split, r.file): r for r in results}
+        skipped = [s for r in results for s in r.skipped]
+        error_path = os.path.join(out_dir, ERRORS_NAME)
+        if skipped:
+            _write_errors(error_path, skipped)
+        elif os.path.exists(error_path):
+            os.remove(error_path)
+        manifests = {}
+        for k, name in enumerate(split_names):
+            ordered = [by_file[(t.spec.split, t.spec.file)] for t in tasks if t.spec.split == name]
+            manifests[name] = Manifest(
+                directory=directories[name], schema=schema,
+                shards=tuple(r.info() for r in ordered),
+                records=sum(r.records for r in ordered),
+                source_rows=int(np.sum(assignment == k)),
+                skipped=sum(len(r.skipped) for r in ordered),
+                compression=opts.compression, split=name, image=_image_facts(ordered),
+                options=options_json, version=__version__)
+        if opts.split:
+            for manifest in manifests.values():
+                write_manifest(manifest)
+            top = Manifest(
+                directory=out_dir, schema=schema,
+                shards=tuple(replace(s, file=f"{m.split}/{s.file}")
+                             for m in manifests.values() for s in m.shards),
+                records=sum(m.records for m in manifests.values()), source_rows=len(frame),
+                skipped=len(skipped), compression=opts.compression, split=None,
+                splits={n: m.records for n, m in manifests.items()},
+                image=_image_facts(results), options=options_json, version=__version__)
+        else:
+            top = replace(manifests[DEFAULT_SPLIT], split=None)
+        write_manifest(top)
+        for r in results:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(_done_path(directories[r.split], r.file))
+    if skipped:
+        log.warning("skipped %d of %d rows (see %s)", len(skipped), len(frame), error_path)
+    return top
+
+
+def write_folder(root: str | os.PathLike, out_dir: str | os.PathLike, **options: Any) -> Manifest:
+    """Writes a folder of class subfolders (folder name = class) into sharded TFRecords.
+
+    Each record's id (column ``id``) is its path relative to `root`, e.g. ``Coat/19.png``;
+    its class is the column ``label``. Options are those of `write_frame`.
+
+    Example:
+        >>> m = tfk.write_folder("flower_photos", "flowers", image_size=160,
+        ...                      image_format="jpeg", split="train=0.8,val=0.2")
+        >>> m.vocabularies["label"]
+        ['daisy', 'dandelion', 'roses', 'sunflowers', 'tulips']
+    """
+    for name in ("images", "id_column", "image_column"):
+        if options.get(name) is not None:
+            raise OptionError(f"`{name}` does not apply to a folder source: ids are paths "
+                              f"relative to the folder; received {name}={options[name]!r}.")
+        options.pop(name, None)
+    frame = list_folder(root)
+    options.setdefault("label", FOLDER_LABEL)
+    return write_frame(frame, out_dir, images=os.fspath(root), id_column=FOLDER_ID, **options)
+
+
+def convert(source: str | os.PathLike, out_dir: str | os.PathLike, **options: Any) -> Manifest:
+    """Converts a CSV/TSV/Parquet label table (with ``images=DIR``) or a class folder.
+
+    Example:
+        >>> tfk.convert("labels.csv", "out", images="images", ext=".jpg", label="digit")
+    """
+    source = os.fspath(source)
+    if os.path.isdir(source):
+        return write_folder(source, out_dir, **options)
+    strings = tuple(options[k] for k in ("id_column", "image_column") if options.get(k))
+    frame = read_table(source, string_columns=strings)
+    if options.get("images") is None:
+        raise OptionError(f"`images` (--images DIR) is required with the table {source!r}: "
+                          "it names the directory its image paths are relative to.")
+    return write_frame(frame, out_dir, **options)
