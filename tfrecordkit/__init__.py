@@ -16,9 +16,10 @@ from .errors import DatasetError, OptionError, SourceError, TfrecordkitError
 from .keras import predict
 from .manifest import Manifest, load_manifest
 from .read import read
+from .verify import verify
 from .write import convert, write_folder, write_frame
 
 __all__ = [
     "DatasetError", "Manifest", "OptionError", "SourceError", "TfrecordkitError",
-    "convert", "load_manifest", "predict", "read", "write_folder", "write_frame",
+    "convert", "load_manifest", "predict", "read", "verify", "write_folder", "write_frame",
 ]

@@ -84,7 +84,7 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
             raise ValueError(f"refused as a decompression bomb ({e})") from None
         except Exception as e:  # PIL raises many types for undecodable data
-            raise ValueError(f"cannot be read as an image ({type(e).__name__}: {e})") from None
+            raise ValueError(f"image data is corrupt or truncated ({type(e).__name__}: {e})") from None
     width, height = image.size
     if width < 1 or height < 1:
         raise ValueError(f"has an empty size ({width}x{height})")

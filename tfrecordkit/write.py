@@ -533,6 +533,9 @@ def convert(source: str | os.PathLike, out_dir: str | os.PathLike, **options: An
         >>> tfk.convert("labels.csv", "out", images="images", ext=".jpg", label="digit")
     """
     source = os.fspath(source)
+    unknown = sorted(set(options) - set(option_names()))
+    if not unknown:
+        WriteOptions(**options)   # every argument checked before any I/O
     if os.path.isdir(source):
         return write_folder(source, out_dir, **options)
     strings = tuple(options[k] for k in ("id_column", "image_column") if options.get(k))

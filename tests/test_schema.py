@@ -1,0 +1,75 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from tfrecordkit.errors import OptionError
+from tfrecordkit.schema import (CLASS, FLOAT, INT, MULTI_LABEL, TARGET, Schema, build_schema,
+                                class_vocabulary, encode_row, multi_label_vocabulary)
+
+
+def frame():
+    return pd.DataFrame({
+        "id": ["a", "b", "c"], "animal": ["dog", "cat", "dog"], "digit": [3, 1, 3],
+        "tags": ["haze primary", "clear", "primary  water"], "weight": [1.5, 2.25, 0.0],
+        "count": [1, 2, 3], "flag": [True, False, True], "note": ["x", None, "z"],
+        "gappy": [1.0, np.nan, 2.0]})
+
+
+def test_kinds_and_vocabularies():
+    s = build_schema(frame(), id_column="id", image_column="id",
+                     label=("animal", "digit", "weight", "gappy"), multi_label=("tags",))
+    kinds = {f.name: (f.kind, f.dtype, f.vocabulary) for f in s.features}
+    assert kinds["animal"] == (CLASS, "int64", ("cat", "dog"))
+    assert kinds["digit"] == (CLASS, "int64", (1, 3))
+    assert kinds["weight"] == (TARGET, "float", ())
+    assert kinds["gappy"] == (CLASS, "int64", (1, 2))     # integers with a gap, read as floats
+    assert kinds["tags"] == (MULTI_LABEL, "int64", ("clear", "haze", "primary", "water"))
+    assert kinds["count"][:2] == (INT, "int64") and kinds["flag"][:2] == (INT, "int64")
+    assert kinds["note"][:2] == ("bytes", "bytes")
+    assert s.labels == ("animal", "digit", "weight", "gappy", "tags")
+
+
+def test_encode_every_kind():
+    f = frame()
+    s = build_schema(f, id_column="id", image_column="id", label=("animal", "digit", "weight"),
+                     multi_label=("tags",))
+    row = encode_row(f.iloc[2].to_dict(), s)
+    assert row["id"] == ("bytes", [b"c"])
+    assert row["animal"] == ("int64", [1])
+    assert row["digit"] == ("int64", [1])
+    assert row["weight"] == ("float", [0.0])
+    assert row["tags"] == ("int64", [2, 3])
+    assert row["count"] == ("int64", [3]) and row["flag"] == ("int64", [1])
+    assert row["note"] == ("bytes", [b"z"])
+    assert encode_row(f.iloc[1].to_dict(), s)["note"] == ("bytes", [])   # missing: no value
+
+
+def test_missing_label_is_an_error_not_a_class_called_nan():
+    f = pd.DataFrame({"id": ["a", "b"], "animal": ["dog", None]})
+    s = build_schema(f, id_column="id", image_column="id", label=("animal",))
+    assert s["animal"].vocabulary == ("dog",)
+    with pytest.raises(ValueError, match="label `animal` is missing"):
+        encode_row(f.iloc[1].to_dict(), s)
+
+
+def test_unknown_column_lists_existing():
+    with pytest.raises(OptionError, match=r"`label` names column 'colour', which is not in the "
+                                          r"table; the columns are: id, animal, digit"):
+        build_schema(frame(), id_column="id", image_column="id", label=("colour",))
+    with pytest.raises(OptionError, match="`id_column` names column 'name'"):
+        build_schema(frame(), id_column="name", image_column="name")
+
+
+def test_columns_selection_and_json_round_trip():
+    s = build_schema(frame(), id_column="id", image_column="id", label=("animal",),
+                     columns=("count",))
+    assert [f.name for f in s.features] == ["id", "animal", "count"]
+    back = Schema.from_json(s.to_json())
+    assert back == s and back.index["animal"] == {"cat": 0, "dog": 1}
+    assert s.to_json()["features"]["image/encoded"]["dtype"] == "bytes"
+
+
+def test_vocabulary_helpers():
+    assert class_vocabulary(pd.Series([10, 2, 2])) == (2, 10)
+    assert class_vocabulary(pd.Series(["b", " a", None, ""])) == ("a", "b")
+    assert multi_label_vocabulary(pd.Series(["x,y", "y", None]), ",") == ("x", "y")

@@ -1,0 +1,46 @@
+import os
+
+import pandas as pd
+import pytest
+
+from tfrecordkit.errors import OptionError
+from tfrecordkit.source import list_folder, read_table, resolve_image
+
+
+def test_read_table_keeps_ids_as_text(tmp_path):
+    (tmp_path / "l.csv").write_text("image_id,label\n00123,cat\n00007,dog\n")
+    frame = read_table(tmp_path / "l.csv")
+    assert frame["image_id"].tolist() == ["00123", "00007"]
+    with pytest.raises(OptionError, match="is not a table tfrecordkit reads"):
+        read_table(tmp_path / "l.json")
+
+
+def test_read_parquet(tmp_path):
+    pd.DataFrame({"id": ["a"], "y": [1]}).to_parquet(tmp_path / "l.parquet")
+    assert read_table(tmp_path / "l.parquet").to_dict("records") == [{"id": "a", "y": 1}]
+
+
+def test_list_folder(folder):
+    frame = list_folder(folder)
+    assert len(frame) == 24
+    assert frame.iloc[0].to_dict() == {"id": "Blue/0.png", "label": "Blue"}
+    assert sorted(frame["label"].unique()) == ["Blue", "Green", "Red"]
+
+
+def test_resolve_image(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.png").write_bytes(b"x")
+    root = str(tmp_path)
+    assert resolve_image(root, "a", ".jpg") == (os.path.join(root, "a.jpg"), "a.jpg")
+    assert resolve_image(root, "a.jpg", ".jpg")[1] == "a.jpg"     # id with or without extension
+    assert resolve_image(root, "sub/b", None)[1] == "sub/b.png"   # extension found by trying
+    with pytest.raises(ValueError, match="is absolute"):
+        resolve_image(root, "/etc/passwd", None)
+    with pytest.raises(ValueError, match="leads outside the image root"):
+        resolve_image(root, "../x.jpg", None)
+    with pytest.raises(ValueError, match="image path is empty"):
+        resolve_image(root, float("nan"), None)
+    os.symlink("/etc/hostname", tmp_path / "link.jpg")
+    with pytest.raises(ValueError, match="resolves outside the image root"):
+        resolve_image(root, "link.jpg", None)
