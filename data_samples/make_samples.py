@@ -1,0 +1,253 @@
+"""Regenerate the small, real, labelled image dataset in ``data_samples/``.
+
+Run from the repository root::
+
+    .venv/bin/python data_samples/make_samples.py
+
+Requirements: numpy, pandas, pillow (or pillow-simd), scikit-learn and
+scikit-image.  Nothing is downloaded: every source image ships inside the
+scikit-learn / scikit-image wheels.
+
+What it writes (everything is deleted first, then rewritten, so a rerun
+leaves no stale files; with a fixed seed and explicit encoder settings two
+runs in the same environment give byte-identical files):
+
+* ``labels.csv`` + ``images/digit_NNNN.jpg`` -- "Kaggle style" form.
+  One row per digit (1797 rows), columns
+  ``image_id, digit, tags, ink, batch``:
+
+  - ``image_id``: ``digit_0000`` ... ``digit_1796`` (no extension; the file
+    is ``images/<image_id>.jpg``); NNNN is the row index in
+    ``sklearn.datasets.load_digits()``.
+  - ``digit``: int 0-9, the single-class label.
+  - ``tags``: space-separated multi-label string: ``even`` or ``odd``
+    always, then ``prime`` for 2, 3, 5, 7, then ``loop`` for 0, 6, 8, 9
+    (e.g. ``even loop``, ``odd prime``, ``even``).
+  - ``ink``: fraction of the 64 pixels of the original 8x8 scan with a
+    value > 8 (of 16), rounded to 4 decimals.
+  - ``batch``: ``row index mod 13``; a plain deterministic int metadata
+    column (it is NOT the writer: the digits carry no writer id).
+
+  Each image is a 40x40 RGB JPEG: a seeded random square crop of one of
+  the bundled photographs, shrunk to 40x40, blurred and reduced in contrast,
+  with the handwritten digit upscaled (bicubic) from 8x8 to 32x32 and
+  alpha-blended on top at a random offset of up to 1 px, in a random
+  bright (pastel/near-white) colour.  The background is darkened so the
+  ink always contrasts with it.  A single polarity (light ink on a dark
+  background) is used on purpose: it keeps the set learnable by even a
+  linear model on grey pixels (mixed polarity dropped that to ~40-50%).
+
+* ``folders/<name>/NNNN.png`` -- class-subfolder form (``zero`` ...
+  ``nine``): the same 1797 digits as 24x24 8-bit greyscale PNGs (bicubic
+  upscale of the 8x8 scan, white ink on black, no background).  NNNN is
+  the 0-based index of the digit within its class, in ``load_digits()``
+  order.
+
+* ``README.md`` -- short description (generated from this script).
+
+Where the pixels come from, and licences as far as the package files say:
+
+* Digits: ``sklearn.datasets.load_digits()`` (file
+  ``sklearn/datasets/data/digits.csv.gz``), the test set (1797 samples,
+  13 writers) of the UCI "Optical Recognition of Handwritten Digits"
+  dataset by E. Alpaydin and C. Kaynak (Bogazici University, 1998):
+  32x32 binary NIST form scans reduced to 8x8 blocks with values 0..16.
+  scikit-learn's ``descr/digits.rst`` names the source and creator but
+  states no licence; the UCI repository page
+  (https://archive.ics.uci.edu/dataset/80) lists the dataset under
+  CC BY 4.0.  scikit-learn itself is BSD-3-Clause.
+* Backgrounds, from scikit-learn ``load_sample_images()``
+  (``sklearn/datasets/images/``): ``china.jpg`` and ``flower.jpg``,
+  427x640 Flickr photos, CC BY 2.0 per ``sklearn/datasets/images/README.txt``
+  (china.jpg by danielbuechele, https://www.flickr.com/photos/danielbuechele/6061409035;
+  flower.jpg from https://www.flickr.com/photos/vultilion/6056698931 --
+  that README's attribution line for flower.jpg also says "danielbuechele",
+  apparently a copy-paste slip; the link points to user vultilion).
+* Backgrounds, from ``skimage.data`` (files bundled in the scikit-image
+  wheel under ``skimage/data/``, loaded without network access), licences
+  as given in the docstrings in ``skimage/data/_fetchers.py``:
+  ``chelsea()`` (cat, CC0, Stefan van der Walt), ``coffee()`` (CC0,
+  Rachel Michetti, courtesy of Pikolo Espresso Bar) and ``astronaut()``
+  (Eileen Collins, NASA, public domain).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from skimage import data as skdata
+from skimage.filters import gaussian
+from skimage.transform import resize
+from sklearn.datasets import load_digits, load_sample_images
+
+SEED = 20240607
+OUT_DIR = Path(__file__).resolve().parent
+
+IMG_SIZE = 40          # side of the RGB JPEGs
+DIGIT_SIZE = 32        # side of the upscaled digit pasted on the JPEGs
+MAX_OFFSET = 1         # max random shift (px) of the digit from centre
+FOLDER_SIZE = 24       # side of the greyscale PNGs
+JPEG_OPTIONS = dict(format="JPEG", quality=85, subsampling=2,  # 4:2:0
+                    optimize=True, progressive=False)
+PNG_OPTIONS = dict(format="PNG", optimize=True)
+
+CLASS_NAMES = ["zero", "one", "two", "three", "four",
+               "five", "six", "seven", "eight", "nine"]
+PRIMES = {2, 3, 5, 7}
+LOOPS = {0, 6, 8, 9}
+
+README = """\
+# data_samples
+
+A small, real labelled image dataset for trying out tfrecordkit, generated by
+`make_samples.py` (do not edit by hand; regenerate with
+`.venv/bin/python data_samples/make_samples.py`; needs numpy, pandas, pillow,
+scikit-learn, scikit-image; no download).
+
+The 1797 handwritten digits of scikit-learn's `load_digits()` (the UCI
+"Optical Recognition of Handwritten Digits" test set, 8x8 scans), in two forms:
+
+* **CSV form**: `labels.csv` + `images/<image_id>.jpg` (40x40 RGB JPEG: the
+  digit, upscaled, blended in a bright colour on a blurred, darkened,
+  low-contrast random crop of a bundled photograph). Columns:
+  * `image_id` - `digit_0000` ... `digit_1796` (no extension; index into
+    `load_digits()`)
+  * `digit` - int 0-9 (single-class label)
+  * `tags` - space-separated multi-label: `even`/`odd`, plus `prime`
+    (2, 3, 5, 7), plus `loop` (0, 6, 8, 9), e.g. `even loop`, `odd prime`
+  * `ink` - fraction of the 8x8 pixels with value > 8 (of 16), 4 decimals
+  * `batch` - row index mod 13 (plain int metadata; not a writer id)
+* **Class-subfolder form**: `folders/<class>/NNNN.png` with class `zero` ...
+  `nine`; 24x24 8-bit greyscale PNGs of the same digits (white on black),
+  NNNN = index within the class.
+
+Sources and licences (see the docstring of `make_samples.py` for details):
+digits - UCI optdigits by E. Alpaydin & C. Kaynak via scikit-learn (the UCI
+page lists CC BY 4.0); background photos - `china.jpg`, `flower.jpg` from
+scikit-learn's `load_sample_images()` (CC BY 2.0, Flickr users danielbuechele
+and vultilion) and `chelsea`, `coffee`, `astronaut` from `skimage.data`
+(CC0 / public domain).
+"""
+
+
+def tags_for(digit: int) -> str:
+    tags = ["even" if digit % 2 == 0 else "odd"]
+    if digit in PRIMES:
+        tags.append("prime")
+    if digit in LOOPS:
+        tags.append("loop")
+    return " ".join(tags)
+
+
+def load_backgrounds() -> list[np.ndarray]:
+    """Bundled RGB photographs as float arrays in [0, 255]."""
+    photos = list(load_sample_images().images)          # china, flower
+    photos += [skdata.chelsea(), skdata.coffee(), skdata.astronaut()]
+    return [np.asarray(p, dtype=np.float64) for p in photos]
+
+
+def upscale(digit8: np.ndarray, size: int) -> np.ndarray:
+    """8x8 scan (0..16) -> size x size float in [0, 1], bicubic."""
+    up = resize(digit8 / 16.0, (size, size), order=3, mode="edge",
+                anti_aliasing=False)
+    return np.clip(up, 0.0, 1.0)
+
+
+def luminance(rgb: np.ndarray) -> np.ndarray:
+    return rgb @ np.array([0.299, 0.587, 0.114])
+
+
+def make_background(photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    h, w, _ = photo.shape
+    side = int(rng.integers(64, min(h, w, 200) + 1))
+    top = int(rng.integers(0, h - side + 1))
+    left = int(rng.integers(0, w - side + 1))
+    crop = photo[top:top + side, left:left + side]
+    bg = resize(crop, (IMG_SIZE, IMG_SIZE), order=1, mode="edge",
+                anti_aliasing=True, preserve_range=True)
+    bg = gaussian(bg, sigma=1.0, channel_axis=-1, preserve_range=True)
+    # Reduce contrast around the mean colour, then move the mean luminance
+    # into a band far from the ink colour so the digit dominates.
+    mean = bg.reshape(-1, 3).mean(axis=0)
+    bg = mean + rng.uniform(0.20, 0.35) * (bg - mean)
+    bg = bg + (rng.uniform(25, 75) - luminance(mean))
+    return np.clip(bg, 0, 255)
+
+
+def ink_colour(rng: np.random.Generator) -> np.ndarray:
+    return rng.uniform(200, 255, size=3)      # luminance >= 200
+
+
+def compose(digit8: np.ndarray, photo: np.ndarray,
+            rng: np.random.Generator) -> np.ndarray:
+    bg = make_background(photo, rng)
+    colour = ink_colour(rng)
+    dy, dx = (int(v) for v in rng.integers(-MAX_OFFSET, MAX_OFFSET + 1, size=2))
+    alpha = np.zeros((IMG_SIZE, IMG_SIZE))
+    y0 = (IMG_SIZE - DIGIT_SIZE) // 2 + dy
+    x0 = (IMG_SIZE - DIGIT_SIZE) // 2 + dx
+    # Boost a little so stroke centres are fully opaque.
+    alpha[y0:y0 + DIGIT_SIZE, x0:x0 + DIGIT_SIZE] = np.clip(
+        1.25 * upscale(digit8, DIGIT_SIZE), 0.0, 1.0)
+    out = bg * (1.0 - alpha[..., None]) + colour * alpha[..., None]
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def clean_outputs() -> None:
+    for name in ("images", "folders"):
+        path = OUT_DIR / name
+        if path.exists():
+            shutil.rmtree(path)
+    for name in ("labels.csv", "README.md"):
+        (OUT_DIR / name).unlink(missing_ok=True)
+
+
+def main() -> None:
+    digits = load_digits()
+    images8 = digits.images.astype(np.float64)           # (1797, 8, 8), 0..16
+    targets = digits.target.astype(int)
+    photos = load_backgrounds()
+    rng = np.random.default_rng(SEED)
+
+    clean_outputs()
+    (OUT_DIR / "images").mkdir()
+    for name in CLASS_NAMES:
+        (OUT_DIR / "folders" / name).mkdir(parents=True)
+
+    rows = []
+    per_class = [0] * len(CLASS_NAMES)
+    for i, (img8, digit) in enumerate(zip(images8, targets)):
+        image_id = f"digit_{i:04d}"
+        photo = photos[int(rng.integers(len(photos)))]
+        rgb = compose(img8, photo, rng)
+        Image.fromarray(rgb).save(
+            OUT_DIR / "images" / f"{image_id}.jpg", **JPEG_OPTIONS)
+
+        grey = np.rint(upscale(img8, FOLDER_SIZE) * 255).astype(np.uint8)
+        Image.fromarray(grey).save(
+            OUT_DIR / "folders" / CLASS_NAMES[digit]
+            / f"{per_class[digit]:04d}.png", **PNG_OPTIONS)
+        per_class[digit] += 1
+
+        rows.append({
+            "image_id": image_id,
+            "digit": int(digit),
+            "tags": tags_for(int(digit)),
+            "ink": round(float((img8 > 8).mean()), 4),
+            "batch": i % 13,
+        })
+
+    df = pd.DataFrame(rows, columns=["image_id", "digit", "tags", "ink", "batch"])
+    df = df.sort_values("image_id", kind="mergesort").reset_index(drop=True)
+    df.to_csv(OUT_DIR / "labels.csv", index=False, lineterminator="\n")
+    (OUT_DIR / "README.md").write_text(README, encoding="utf-8", newline="\n")
+    print(f"wrote {len(df)} JPEGs + labels.csv and {sum(per_class)} PNGs "
+          f"to {OUT_DIR}")
+
+
+if __name__ == "__main__":
+    main()
