@@ -1,0 +1,106 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+import tfrecordkit as tfk
+from tfrecordkit.errors import DatasetError, OptionError
+
+
+@pytest.fixture
+def dataset(tmp_path, table):
+    frame, images = table
+    tfk.write_frame(frame, tmp_path / "out", images=images, label=("colour", "score"),
+                    multi_label="tags", num_shards=3, split="train=0.6,val=0.4", seed=0,
+                    progress=False)
+    return tmp_path / "out", frame, images
+
+
+def test_shapes_dtypes_and_cardinality(dataset):
+    out, _, _ = dataset
+    ds = tfk.read(out, split="train", batch_size=4, image_size=(8, 6), label="colour")
+    assert int(ds.cardinality()) == 5            # 18 records in batches of 4
+    images, labels = next(iter(ds))
+    assert images.shape == (4, 8, 6, 3) and images.dtype.name == "float32"
+    assert 0.0 <= float(images.numpy().min()) and float(images.numpy().max()) <= 1.0
+    assert labels.dtype.name == "int32" and labels.shape == (4,)
+    ds = tfk.read(out / "val", batch_size=5, image_size=8, label="colour", dtype="uint8",
+                  label_mode="categorical", drop_remainder=True)
+    images, labels = next(iter(ds))
+    assert images.dtype.name == "uint8" and labels.shape == (5, 3) and int(ds.cardinality()) == 2
+    assert labels.numpy().sum(axis=1).tolist() == [1.0] * 5
+
+
+def test_every_label_matches_source_in_record_order(dataset):
+    out, frame, images = dataset
+    manifest = tfk.load_manifest(out, "val")
+    from tfrecordkit.read import ReadOptions, build
+
+    ds = build(manifest, ReadOptions(batch_size=7, image_size=(16, 28), shuffle=False,
+                                     dtype="uint8"),
+               labels=["colour", "score", "tags"], ids=True)
+    by_name = frame.set_index("image_name")
+    vocab_c, vocab_t = manifest.vocabularies["colour"], manifest.vocabularies["tags"]
+    count = exact = 0
+    for ids, pixels, labels in ds:
+        for i, name in enumerate(ids.numpy()):
+            row = by_name.loc[name.decode()]
+            assert vocab_c[int(labels["colour"][i])] == row["colour"]
+            assert float(labels["score"][i]) == pytest.approx(row["score"])
+            hot = labels["tags"][i].numpy()
+            assert sorted(vocab_t[j] for j in np.flatnonzero(hot)) == sorted(row["tags"].split())
+            source = Image.open(images / name.decode())
+            if source.format == "PNG" and source.size == (28, 16):   # lossless, not resized
+                assert (pixels[i].numpy() == np.asarray(source.convert("RGB"))).all()
+                exact += 1
+            count += 1
+    assert count == manifest.records == 12 and exact >= 1
+
+
+def test_label_dict_for_multi_output_and_images_only(dataset):
+    out, _, _ = dataset
+    images, labels = next(iter(tfk.read(out, split="train", batch_size=2, image_size=8)))
+    assert sorted(labels) == ["colour", "score", "tags"]
+    assert labels["tags"].shape == (2, 3) and labels["score"].dtype.name == "float32"
+    only = next(iter(tfk.read(out, split="train", batch_size=2, image_size=8, label=False)))
+    assert only.shape == (2, 8, 8, 3)
+    single = next(iter(tfk.read(out, split="train", batch_size=None, image_size=8, label="tags")))
+    assert single[0].shape == (8, 8, 3) and single[1].shape == (3,)
+
+
+def test_seeded_order_reproduces_and_shuffles(dataset):
+    out, _, _ = dataset
+
+    def order(seed):
+        ds = tfk.read(out, split="train", batch_size=None, image_size=4, label="score", seed=seed)
+        return [round(float(y), 3) for _, y in ds]
+
+    a, b, c = order(1), order(1), order(2)
+    assert a == b and sorted(a) == sorted(c) and a != c
+    assert len(a) == 18
+
+
+def test_repeat_and_greyscale_and_modes(dataset):
+    out, _, _ = dataset
+    ds = tfk.read(out, split="val", batch_size=4, image_size=(10, 10), repeat=True, channels=1,
+                  resize_mode="crop", label="colour")
+    batches = list(ds.take(7))        # more than one epoch of 3 batches
+    assert len(batches) == 7 and batches[0][0].shape == (4, 10, 10, 1)
+    padded = next(iter(tfk.read(out, split="val", batch_size=2, image_size=40, resize_mode="pad",
+                                label=False)))
+    assert padded.shape == (2, 40, 40, 3)
+
+
+def test_errors(dataset, tmp_path):
+    out, _, _ = dataset
+    with pytest.raises(OptionError, match="holds the splits train, val; pass split='train'"):
+        tfk.read(out)
+    with pytest.raises(DatasetError, match="has no split 'test'; its splits are: train, val"):
+        tfk.read(out, split="test")
+    with pytest.raises(OptionError, match="differ in size, so a batch needs `image_size`"):
+        tfk.read(out, split="train")
+    with pytest.raises(OptionError, match="`label` names 'shape', which is not a label stored"):
+        tfk.read(out, split="train", image_size=8, label="shape")
+    with pytest.raises(OptionError, match="`batch_size` must be a positive integer"):
+        tfk.read(out, split="train", batch_size=0)
+    with pytest.raises(DatasetError, match="holds no dataset.json"):
+        tfk.read(tmp_path / "nowhere")
