@@ -8,6 +8,10 @@ import os
 import shutil
 import sys
 import time
+import warnings
+
+import numpy as np
+import pandas as pd
 
 DEFAULT_SAMPLES = "data_samples"
 DEFAULT_OUT = "demo_out"
@@ -55,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import keras
 
+    # Keras warns that fit's shuffle= does not apply to a tf.data input; ours shuffles itself.
+    warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
     keras.utils.set_random_seed(SEED)
     train = tfk.read(dataset, split="train", label="digit", batch_size=BATCH_SIZE, seed=SEED)
     val = tfk.read(dataset, split="val", label="digit", batch_size=BATCH_SIZE, shuffle=False)
@@ -72,14 +78,14 @@ def main(argv: list[str] | None = None) -> int:
 
     table = tfk.predict(model, dataset, split="val", label="digit")
     path = os.path.join(out, "val_predictions.csv")
-    import pandas as pd
-
-    truth = pd.read_csv(os.path.join(samples, "labels.csv"), dtype={"image_id": str})
-    joined = table.merge(truth[["image_id", "digit"]], left_on="id", right_on="image_id")
-    classes_cols = [str(c) for c in manifest.vocabularies["digit"]]
-    joined["predicted"] = joined[classes_cols].to_numpy().argmax(axis=1)
-    table.insert(1, "predicted", joined["predicted"].to_numpy())
+    vocabulary = manifest.vocabularies["digit"]
+    scores = table[[str(c) for c in vocabulary]].to_numpy()
+    table.insert(1, "predicted", np.asarray(vocabulary)[scores.argmax(axis=1)])
     table.to_csv(path, index=False, float_format="%.4f")
+    truth = pd.read_csv(os.path.join(samples, "labels.csv"), dtype={"image_id": str})
+    joined = table.merge(truth[["image_id", "digit"]], left_on="id", right_on="image_id",
+                         validate="one_to_one")
+    assert len(joined) == len(table), "every prediction's id must name one row of labels.csv"
     agree = float((joined["predicted"] == joined["digit"]).mean())
     print(f"3. predicted {len(table)} held-out images into {path} "
           f"(accuracy against labels.csv, joined on id: {agree:.3f})")

@@ -142,7 +142,7 @@ def write_shard(task: ShardTask) -> ShardResult:
     shapes, formats = set(), set()
     columns = list(task.rows.columns)
     try:
-        with open(tmp, "wb") as raw:
+        with open(tmp, "wb", buffering=1 << 20) as raw:
             hashed = _HashingFile(raw)
             with RecordWriter(hashed, None if task.compression == "none" else task.compression) as writer:
                 for row_number, values in zip(task.rows.index, task.rows.itertuples(index=False)):
