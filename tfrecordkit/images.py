@@ -170,7 +170,10 @@ def load_image(path: str | os.PathLike, options: ImageOptions) -> EncodedImage:
     if source_format is None:
         raise ValueError("is not an image (no JPEG, PNG, GIF, BMP, WebP or TIFF signature)")
     image = _open(data, options.max_image_pixels)
-    orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+    try:
+        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+    except Exception:  # a malformed EXIF block is no reason to lose the picture
+        orientation = 1
 
     keep = (options.image_format == "keep" and options.image_size is None
             and source_format in KEPT_FORMATS and orientation in (0, 1)

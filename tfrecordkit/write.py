@@ -119,6 +119,9 @@ def _features(row: dict, task: ShardTask, row_number: int) -> dict[str, tuple[st
         image = load_image(path, task.image)
     except ValueError as e:
         raise SourceError(row_number, row.get(task.schema.id_column), source, str(e)) from None
+    except Exception as e:  # Pillow raises SyntaxError, struct.error... on malformed files
+        reason = f"unexpected error while reading the image ({type(e).__name__}: {e})"
+        raise SourceError(row_number, row.get(task.schema.id_column), source, reason) from None
     feats.update({
         "image/encoded": ("bytes", [image.data]),
         "image/format": ("bytes", [image.format.encode()]),
