@@ -1,5 +1,4 @@
 import numpy as np
-import pandas as pd
 import pytest
 
 import tfrecordkit as tfk
@@ -43,7 +42,6 @@ def test_fit_on_shards_lowers_the_loss(dataset):
 
 
 def test_multi_output_fit_with_label_dict(dataset):
-    import keras
 
     out, _ = dataset
     model = tiny_model(3, outputs={"colour": (3, "softmax"), "tags": (3, "sigmoid")})

@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 
 from tfrecordkit.plan import assign_splits, order_rows, plan_split, shard_bounds, shard_count, shard_name
 

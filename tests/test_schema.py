@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from tfrecordkit.errors import OptionError
-from tfrecordkit.schema import (CLASS, FLOAT, INT, MULTI_LABEL, TARGET, Schema, build_schema,
+from tfrecordkit.schema import (CLASS, INT, MULTI_LABEL, TARGET, Schema, build_schema,
                                 class_vocabulary, encode_row, multi_label_vocabulary)
 
 

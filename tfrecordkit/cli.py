@@ -127,6 +127,30 @@ def _run_index(args) -> int:
     return EXIT_OK
 
 
+def _inspect_parser(sub) -> None:
+    p = sub.add_parser("inspect", help="show the schema, counts and first records of any TFRecord",
+                       description="Show the schema (inferred when there is no dataset.json), the "
+                                   "record count and the first records of TFRecord files of "
+                                   "tf.train.Example or SequenceExample from any writer.")
+    p.add_argument("path", help="a dataset directory, a .tfrecord file or a glob")
+    p.add_argument("-n", type=int, default=5, metavar="N", help="records to show (default 5)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--scan", type=int, default=None, metavar="N",
+                   help="records decoded to infer the schema (default 10000; 0 for all)")
+    p.set_defaults(run=_run_inspect)
+
+
+def _run_inspect(args) -> int:
+    from .inspect import DEFAULT_SCAN_RECORDS, describe, format_description
+
+    if args.n < 0:
+        raise OptionError(f"`-n` must be a non-negative number of records; received -n {args.n}.")
+    limit = DEFAULT_SCAN_RECORDS if args.scan is None else (args.scan or None)
+    info = describe(args.path, args.n, limit=limit)
+    print(json.dumps(info, default=str) if args.json else format_description(info))
+    return EXIT_OK
+
+
 def _verify_parser(sub) -> None:
     p = sub.add_parser("verify", help="check every record's CRCs (and decode images)",
                        description="Check both CRCs of every record; exit 1 when any is corrupt.")
@@ -154,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _convert_parser(sub)
+    _inspect_parser(sub)
     _verify_parser(sub)
     _index_parser(sub)
     return parser

@@ -543,3 +543,86 @@ def decode_example(data: bytes) -> dict[str, tuple[str, list]]:
         else:
             pos = _skip(data, pos, end, field, wire)
     return result
+
+
+def _decode_feature_list(data: bytes, pos: int, end: int) -> list[tuple[str | None, list]]:
+    """Parses a FeatureList message: ``repeated Feature feature = 1``."""
+    steps = []
+    while pos < end:
+        tag, pos = _read_varint(data, pos, end)
+        field, wire = tag >> 3, tag & 7
+        if field == 1 and wire == 2:
+            nxt, pos = _read_len(data, pos, end)
+            steps.append(_decode_feature(data, pos, nxt, None, []))
+            pos = nxt
+        elif field in (0, 1):
+            raise _fail(f"FeatureList field {field} has wire type {wire}, expected 2", pos)
+        else:
+            pos = _skip(data, pos, end, field, wire)
+    return steps
+
+
+def _decode_feature_lists(data: bytes, pos: int, end: int, result: dict) -> None:
+    """Parses FeatureLists: ``map<string, FeatureList> feature_list = 1``."""
+    while pos < end:
+        tag, pos = _read_varint(data, pos, end)
+        field, wire = tag >> 3, tag & 7
+        if field != 1 or wire != 2:
+            if field in (0, 1):
+                raise _fail(f"FeatureLists field {field} has wire type {wire}, expected 2", pos)
+            pos = _skip(data, pos, end, field, wire)
+            continue
+        entry_end, pos = _read_len(data, pos, end)
+        key, steps = "", []
+        while pos < entry_end:
+            tag, pos = _read_varint(data, pos, entry_end)
+            field, wire = tag >> 3, tag & 7
+            if field in (1, 2) and wire == 2:
+                nxt, pos = _read_len(data, pos, entry_end)
+                if field == 1:
+                    try:
+                        key = data[pos:nxt].decode("utf-8")
+                    except UnicodeDecodeError:
+                        raise _fail("feature list key is not valid UTF-8", pos) from None
+                else:
+                    steps = _decode_feature_list(data, pos, nxt)
+                pos = nxt
+            elif field in (0, 1, 2):
+                raise _fail(f"feature list entry field {field} has wire type {wire}", pos)
+            else:
+                pos = _skip(data, pos, entry_end, field, wire)
+        result[key] = steps
+
+
+def decode_sequence_example(data: bytes) -> tuple[dict[str, tuple[str, list]],
+                                                  dict[str, list[tuple[str, list]]]]:
+    """Parses a serialized tf.train.SequenceExample into ``(context, feature_lists)``.
+
+    `context` is shaped like `decode_example`'s result; `feature_lists` maps each key to
+    its steps, one ``(kind, values)`` per step. An Example decodes as a SequenceExample
+    with no feature lists (field 1 is ``Features`` in both messages).
+
+    Example:
+        >>> decode_sequence_example(encode_example({"id": ("bytes", [b"a"])}))
+        ({'id': ('bytes', [b'a'])}, {})
+    """
+    if type(data) is not bytes:
+        data = bytes(data)
+    context: dict = {}
+    lists: dict = {}
+    pos, end = 0, len(data)
+    while pos < end:
+        tag, pos = _read_varint(data, pos, end)
+        field, wire = tag >> 3, tag & 7
+        if field in (1, 2):
+            if wire != 2:
+                raise _fail(f"SequenceExample field {field} has wire type {wire}, expected 2", pos)
+            nxt, pos = _read_len(data, pos, end)
+            (_decode_features if field == 1 else _decode_feature_lists)(data, pos, nxt,
+                                                                         context if field == 1 else lists)
+            pos = nxt
+        elif field == 0:
+            raise _fail("field number 0", pos)
+        else:
+            pos = _skip(data, pos, end, field, wire)
+    return context, lists

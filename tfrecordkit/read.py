@@ -153,7 +153,6 @@ def _decoder(manifest: Manifest, opts: ReadOptions, size: tuple[int, int] | None
     """A function: batch of encoded images -> batch of images, [B, H, W, C]."""
     import tensorflow as tf
 
-    out_dtype = tf.float32 if opts.dtype == "float32" else tf.uint8
     channels = opts.channels
 
     def finish(image):   # uint8 or float in [0, 255] -> the requested dtype and range

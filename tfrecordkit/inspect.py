@@ -1,0 +1,606 @@
+"""Looking inside any TFRecord file: counts, an inferred schema, the first records, stats.
+
+Works on our dataset directories and on files from any writer (tf.train.Example or
+SequenceExample, plain, GZIP or ZLIB) without a feature spec and without TensorFlow;
+only `schema` (which returns TensorFlow feature specs) and `show_batch` import more.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import io
+import logging
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import pandas as pd
+
+from .errors import DatasetError
+from .example import decode_sequence_example
+from .images import sniff_format
+from .manifest import Manifest, find_manifest, load_manifest
+from .records import count_records, detect_compression, iter_records
+from .schema import CLASS, MULTI_LABEL
+from .verify import expand_paths
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SCAN_RECORDS = 10_000   # records decoded to infer a schema (spread over the files)
+MIN_SCAN_PER_FILE = 100         # every file is sampled, so type drift between files shows
+THUMBNAIL_PIXELS = 96
+_KIND_NAMES = {"Example": "tf.train.Example", "SequenceExample": "tf.train.SequenceExample"}
+
+
+# ----------------------------------------------------------------------------- counting
+
+def _files_and_manifest(path: str | os.PathLike) -> tuple[list[str], Manifest | None]:
+    manifest_path = find_manifest(path) if os.path.isdir(os.fspath(path)) else None
+    manifest = load_manifest(path) if manifest_path else None
+    return expand_paths(path), manifest
+
+
+def _count_from_index(file: str) -> int | None:
+    """Records listed in a file's .idx, when the index is complete and not stale."""
+    idx = file + ".idx"
+    try:
+        if os.path.getmtime(idx) < os.path.getmtime(file):
+            return None
+        with open(idx, "rb") as f:
+            lines = f.read().split(b"\n")
+    except OSError:
+        return None
+    entries = [line.split() for line in lines if line.strip()]
+    if detect_compression(file) is None:
+        try:
+            last_end = int(entries[-1][0]) + int(entries[-1][1]) if entries else 0
+        except (ValueError, IndexError):
+            return None
+        if last_end != os.path.getsize(file):   # stale or foreign index: scan instead
+            return None
+    return len(entries)
+
+
+def count(path: str | os.PathLike) -> int:
+    """Exact number of records, without parsing any: from dataset.json, else each file's
+    .idx, else a scan of the record framing.
+
+    Example:
+        >>> tfk.count("out/train")
+        1438
+    """
+    return _count_detail(path)[0]
+
+
+def _count_detail(path) -> tuple[int, list[int], str]:
+    files, manifest = _files_and_manifest(path)
+    if manifest is not None:
+        return manifest.records, [s.records for s in manifest.shards], "dataset.json"
+    counts, how = [], set()
+    for file in files:
+        n = _count_from_index(file)
+        if n is None:
+            n, source = count_records(file), "framing scan"
+        else:
+            source = ".idx"
+        counts.append(n)
+        how.add(source)
+    return sum(counts), counts, " and ".join(sorted(how))
+
+
+# ----------------------------------------------------------------------------- schema inference
+
+@dataclass
+class FeatureInfo:
+    """What the scanned records hold under one key."""
+
+    name: str
+    sequence: bool = False
+    present: int = 0                 # records where the key exists
+    empty: int = 0                   # ... with no value in it
+    dtypes: Counter = field(default_factory=Counter)
+    files_by_dtype: dict = field(default_factory=dict)
+    min_len: int | None = None
+    max_len: int | None = None
+    image: Counter = field(default_factory=Counter)   # image formats found by magic bytes
+
+    @property
+    def dtype(self) -> str | None:
+        return self.dtypes.most_common(1)[0][0] if self.dtypes else None
+
+    def add(self, kind: str | None, values: list, file: str) -> None:
+        self.present += 1
+        n = len(values)
+        if n == 0:
+            self.empty += 1
+        if kind is not None:
+            self.dtypes[kind] += 1
+            self.files_by_dtype.setdefault(kind, set()).add(file)
+        self.min_len = n if self.min_len is None else min(self.min_len, n)
+        self.max_len = n if self.max_len is None else max(self.max_len, n)
+        if kind == "bytes" and values:
+            fmt = sniff_format(values[0][:16])
+            if fmt:
+                self.image[fmt] += 1
+
+
+@dataclass
+class InferredSchema:
+    """A schema read off the records themselves.
+
+    Attributes:
+        kind: "Example" or "SequenceExample".
+        scanned: how many records were decoded to infer it.
+        features: context (or Example) features by name.
+        sequence_features: a SequenceExample's feature lists by name; lengths are steps.
+    """
+
+    kind: str
+    scanned: int
+    features: dict[str, FeatureInfo]
+    sequence_features: dict[str, FeatureInfo]
+
+    def conflicts(self) -> list[str]:
+        """One sentence per feature whose type differs between records or files."""
+        out = []
+        for info in [*self.features.values(), *self.sequence_features.values()]:
+            if len(info.dtypes) > 1:
+                parts = "; ".join(f"{kind} in {n} records ({', '.join(sorted(os.path.basename(f) for f in info.files_by_dtype[kind])[:3])})"
+                                  for kind, n in info.dtypes.most_common())
+                out.append(f"feature `{info.name}` has differing types: {parts}")
+        return out
+
+
+def _scan(files: list[str], limit: int | None) -> Iterator[tuple[str, int, bytes]]:
+    per_file = None if limit is None else max(MIN_SCAN_PER_FILE, limit // max(1, len(files)))
+    for file in files:
+        for i, record in enumerate(iter_records(file)):
+            if per_file is not None and i >= per_file:
+                break
+            yield file, i, record.data
+
+
+def _decode(file: str, number: int, data: bytes):
+    try:
+        return decode_sequence_example(data)
+    except ValueError as e:
+        raise DatasetError(
+            f"{file}: record {number} is not a tf.train.Example or SequenceExample ({e}); the file "
+            "holds other records (a TensorBoard event file, say), which tfrecordkit cannot show.") from None
+
+
+def infer(path: str | os.PathLike, *, limit: int | None = DEFAULT_SCAN_RECORDS) -> InferredSchema:
+    """Infers the schema of any TFRecord file(s) of Examples or SequenceExamples.
+
+    Decodes up to `limit` records (at least `MIN_SCAN_PER_FILE` of every file; None for
+    all) and reports per feature the dtype, list lengths, how often it is present or
+    empty, and image formats found by their magic bytes.
+
+    Example:
+        >>> info = tfk.infer("shards/*.tfrecord.gz")
+        >>> info.features["image/encoded"].image
+        Counter({'jpeg': 1000})
+    """
+    files = expand_paths(path)
+    features: dict[str, FeatureInfo] = {}
+    sequences: dict[str, FeatureInfo] = {}
+    scanned = 0
+    for file, number, data in _scan(files, limit):
+        context, lists = _decode(file, number, data)
+        scanned += 1
+        for name, (kind, values) in context.items():
+            features.setdefault(name, FeatureInfo(name)).add(kind, values, file)
+        for name, steps in lists.items():
+            info = sequences.setdefault(name, FeatureInfo(name, sequence=True))
+            kinds = {k for k, _ in steps if k is not None}
+            kind = kinds.pop() if len(kinds) == 1 else (None if not kinds else "mixed")
+            info.add(kind, [v for _, v in steps], file)
+    kind = "SequenceExample" if sequences else "Example"
+    return InferredSchema(kind, scanned, dict(sorted(features.items())), dict(sorted(sequences.items())))
+
+
+def schema(path: str | os.PathLike, *, limit: int | None = DEFAULT_SCAN_RECORDS):
+    """A feature spec for `tf.io.parse_example`, inferred from the records themselves.
+
+    Features present in every record with the same number of values become
+    `FixedLenFeature`, the rest `VarLenFeature`. For SequenceExamples it returns
+    ``(context_spec, sequence_spec)`` for `tf.io.parse_sequence_example`.
+
+    Example:
+        >>> spec = tfk.schema("foreign.tfrecord")
+        >>> ds = tf.data.TFRecordDataset("foreign.tfrecord").batch(32).map(
+        ...     lambda x: tf.io.parse_example(x, spec))
+    """
+    import tensorflow as tf
+
+    inferred = infer(path, limit=limit)
+    dtypes = {"int64": tf.int64, "float": tf.float32, "bytes": tf.string}
+
+    def spec_of(info: FeatureInfo):
+        dtype = dtypes.get(info.dtype, tf.string)
+        fixed = (info.present == inferred.scanned and info.min_len == info.max_len
+                 and info.empty == 0 and len(info.dtypes) == 1)
+        if fixed:
+            return tf.io.FixedLenFeature([] if info.min_len == 1 else [info.min_len], dtype)
+        return tf.io.VarLenFeature(dtype)
+
+    context = {name: spec_of(info) for name, info in inferred.features.items()}
+    if inferred.kind == "Example":
+        return context
+    return context, {name: tf.io.VarLenFeature(dtypes.get(info.dtype, tf.string))
+                     for name, info in inferred.sequence_features.items()}
+
+
+# ----------------------------------------------------------------------------- records as a table
+
+class Thumbnail:
+    """An image cell: shown as a picture in notebooks and as ``<jpeg 40x40>`` in text."""
+
+    def __init__(self, image, fmt: str, size: tuple[int, int]):
+        self.image, self.format, self.size = image, fmt, size
+
+    def __repr__(self) -> str:
+        return f"<{self.format} {self.size[0]}x{self.size[1]}>"
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.image.save(buffer, "PNG")
+        return buffer.getvalue()
+
+    def _repr_html_(self) -> str:
+        data = base64.b64encode(self._repr_png_()).decode("ascii")
+        return f'<img src="data:image/png;base64,{data}" title="{html.escape(repr(self))}"/>'
+
+
+def _thumbnail(data: bytes, fmt: str | None, height=None, width=None, channels=None) -> Thumbnail | None:
+    from PIL import Image
+
+    try:
+        if fmt == "raw" and height and width and channels in (1, 3, 4):
+            mode = {1: "L", 3: "RGB", 4: "RGBA"}[channels]
+            image = Image.frombytes(mode, (width, height), data)
+        else:
+            image = Image.open(io.BytesIO(data))
+            image.draft("RGB", (THUMBNAIL_PIXELS, THUMBNAIL_PIXELS))
+            image.load()
+            fmt = sniff_format(data[:16]) or fmt
+    except Exception:
+        return None
+    size = (height or image.height, width or image.width)
+    image = image.convert("RGBA" if "A" in image.mode or "transparency" in image.info else "RGB")
+    image.thumbnail((THUMBNAIL_PIXELS, THUMBNAIL_PIXELS))
+    return Thumbnail(image, fmt or "image", (size[1], size[0]))
+
+
+def _text(value: bytes) -> Any:
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value
+    return text if text.isprintable() else value
+
+
+class InspectFrame(pd.DataFrame):
+    """A DataFrame whose image cells render as thumbnails in Jupyter."""
+
+    _metadata: list[str] = []
+
+    @property
+    def _constructor(self):
+        return InspectFrame
+
+    def _repr_html_(self) -> str:
+        def cell(value: Any) -> str:
+            if isinstance(value, Thumbnail):
+                return value._repr_html_()
+            return html.escape(str(value))
+
+        return self.to_html(formatters={c: cell for c in self.columns}, escape=False,
+                            max_rows=60)
+
+
+def _row(context: dict, lists: dict, manifest: Manifest | None) -> dict[str, Any]:
+    vocab = {}
+    if manifest is not None:
+        vocab = {f.name: (f.kind, f.vocabulary) for f in manifest.schema.features
+                 if f.kind in (CLASS, MULTI_LABEL)}
+    get = lambda key: (context.get(key, (None, [None]))[1] or [None])[0]  # noqa: E731
+    image_format = get("image/format")
+    image_format = image_format.decode("ascii", "replace") if isinstance(image_format, bytes) else None
+    row: dict[str, Any] = {}
+    for name, (kind, values) in context.items():
+        if kind == "bytes":
+            shown = []
+            for v in values:
+                fmt = sniff_format(v[:16])
+                if fmt or (name == "image/encoded" and image_format == "raw"):
+                    thumb = _thumbnail(v, fmt or image_format, get("image/height"),
+                                       get("image/width"), get("image/channels"))
+                    shown.append(thumb if thumb is not None else f"<{len(v)} bytes>")
+                else:
+                    shown.append(_text(v))
+            values = shown
+        if name in vocab:
+            label_kind, words = vocab[name]
+            values = [words[v] if 0 <= v < len(words) else v for v in values]
+            if label_kind == MULTI_LABEL:
+                row[name] = values
+                continue
+        row[name] = values[0] if len(values) == 1 else values
+    for name, steps in lists.items():
+        row[name] = [values for _, values in steps]
+    return row
+
+
+def inspect(path: str | os.PathLike, n: int = 5) -> InspectFrame:
+    """The first `n` records of any TFRecord file(s) or dataset directory, decoded.
+
+    Scalars come as values, lists as lists, text as str, our labels through their
+    vocabularies, and images as thumbnails (inline pictures in Jupyter). No feature spec
+    is needed; GZIP and ZLIB files are detected.
+
+    Example:
+        >>> tfk.inspect("out/train", n=3)[["image/encoded", "digit", "tags"]]
+          image/encoded  digit           tags
+        0    <jpeg 40x40>      4          [even]
+    """
+    if not isinstance(n, int) or n < 0:
+        raise ValueError(f"`n` must be a non-negative integer; received n={n!r}.")
+    files, manifest = _files_and_manifest(path)
+    rows = []
+    for file in files:
+        if len(rows) >= n:
+            break
+        for number, record in enumerate(iter_records(file)):
+            if len(rows) >= n:
+                break
+            rows.append(_row(*_decode(file, number, record.data), manifest))
+    return InspectFrame(rows)
+
+
+# ----------------------------------------------------------------------------- summaries
+
+def _notes(info: FeatureInfo, manifest: Manifest | None) -> str:
+    notes = []
+    if info.image:
+        notes.append(" / ".join(f"{fmt} images" for fmt in info.image))
+    if manifest is not None:
+        try:
+            f = manifest.schema[info.name]
+        except KeyError:
+            f = None
+        if f is not None and f.kind in (CLASS, MULTI_LABEL):
+            words = ", ".join(map(str, f.vocabulary[:6])) + (", ..." if len(f.vocabulary) > 6 else "")
+            kind = "class" if f.kind == CLASS else "multi-label"
+            notes.append(f"{kind}, {len(f.vocabulary)} values: {words}")
+        elif f is not None and f.kind == "id":
+            notes.append("id")
+    if len(info.dtypes) > 1:
+        notes.append("TYPES DIFFER: " + ", ".join(f"{k} x{n}" for k, n in info.dtypes.most_common()))
+    return "; ".join(notes)
+
+
+def describe(path: str | os.PathLike, n: int = 5, *, limit: int | None = DEFAULT_SCAN_RECORDS) -> dict[str, Any]:
+    """Everything ``tfrecordkit inspect`` shows, as plain JSON-ready data.
+
+    Keys: ``records``, ``files``, ``counted_from``, ``kind``, ``scanned``, ``features``
+    (name -> dtype, min_len, max_len, present, empty, image, notes), ``conflicts`` and
+    ``rows`` (the first `n` records with images and binary values summarised).
+    """
+    files, manifest = _files_and_manifest(path)
+    records, per_file, counted_from = _count_detail(path)
+    inferred = infer(path, limit=limit)
+
+    def entry(info: FeatureInfo) -> dict[str, Any]:
+        scanned = max(1, inferred.scanned)
+        return {"dtype": info.dtype, "min_len": info.min_len, "max_len": info.max_len,
+                "present": round(info.present / scanned, 4), "empty": round(info.empty / scanned, 4),
+                "sequence": info.sequence, "image": dict(info.image) or None,
+                "dtypes": dict(info.dtypes), "notes": _notes(info, manifest)}
+
+    features = {name: entry(info) for name, info in inferred.features.items()}
+    features.update({name: entry(info) for name, info in inferred.sequence_features.items()})
+    rows = [{k: _jsonable(v) for k, v in row.items()} for row in inspect(path, n).to_dict("records")]
+    return {"records": records, "files": files, "records_per_file": per_file,
+            "counted_from": counted_from, "kind": inferred.kind, "scanned": inferred.scanned,
+            "features": features, "conflicts": inferred.conflicts(), "rows": rows}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Thumbnail):
+        return repr(value)
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+def format_description(info: dict[str, Any], *, width: int = 100) -> str:
+    """The terminal form of `describe`: counts, a schema table and the first records."""
+    files = info["files"]
+    head = (f"{len(files)} file{'s' if len(files) != 1 else ''}, {info['records']} records "
+            f"(counted from {info['counted_from']}); {_KIND_NAMES[info['kind']]}, "
+            f"schema from {info['scanned']} records")
+    table = pd.DataFrame([
+        {"feature": name + (" (sequence)" if f["sequence"] else ""), "dtype": f["dtype"] or "-",
+         "length": (f"{f['min_len']}" if f["min_len"] == f["max_len"] else f"{f['min_len']}-{f['max_len']}"),
+         "present": f"{f['present']:.0%}" + (f", {f['empty']:.0%} empty" if f["empty"] else ""),
+         "notes": f["notes"]}
+        for name, f in info["features"].items()])
+    lines = [head, ""]
+    if len(table):
+        widths = {c: max(len(c), *(len(str(v)) for v in table[c])) for c in table.columns}
+        lines.append("  ".join(c.ljust(widths[c]) for c in table.columns).rstrip())
+        for _, r in table.iterrows():
+            lines.append("  ".join(str(r[c]).ljust(widths[c]) for c in table.columns).rstrip())
+    else:
+        lines.append("(no features)")
+    for conflict in info["conflicts"]:
+        lines.append("warning: " + conflict)
+    if info["rows"]:
+        lines += ["", f"first {len(info['rows'])} records:"]
+        with pd.option_context("display.width", width, "display.max_columns", 12,
+                               "display.max_colwidth", 30):
+            lines += pd.DataFrame(info["rows"]).to_string().splitlines()
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- stats and pictures
+
+@dataclass
+class Stats:
+    """Class balance, image sizes and shard sizes of a dataset, as DataFrames."""
+
+    records: int
+    classes: pd.DataFrame
+    image_sizes: pd.DataFrame
+    shards: pd.DataFrame
+
+    def __repr__(self) -> str:
+        parts = [f"{self.records} records"]
+        for title, frame in (("classes", self.classes), ("image sizes", self.image_sizes),
+                             ("shards", self.shards)):
+            parts += ["", f"{title}:", frame.to_string(index=False) if len(frame) else "(none)"]
+        return "\n".join(parts)
+
+    def _repr_html_(self) -> str:
+        parts = [f"<p>{self.records} records</p>"]
+        for title, frame in (("classes", self.classes), ("image sizes", self.image_sizes),
+                             ("shards", self.shards)):
+            parts += [f"<h4>{title}</h4>", frame.to_html(index=False, max_rows=40)]
+        return "\n".join(parts)
+
+
+def stats(path: str | os.PathLike, *, label: str | list[str] | None = None) -> Stats:
+    """Counts per class of each label, image sizes, and records and bytes per shard.
+
+    Reads every record (no TensorFlow). `label` defaults to the dataset's labels; for
+    files of other writers, name the int64 or bytes features to count.
+
+    Example:
+        >>> s = tfk.stats("out/train")
+        >>> s.classes.head(2)
+           label class  count  fraction
+        0  digit     0    143    0.0994
+    """
+    files, manifest = _files_and_manifest(path)
+    if label is None:
+        labels = list(manifest.schema.labels) if manifest else []
+    else:
+        labels = [label] if isinstance(label, str) else list(label)
+    counters = {name: Counter() for name in labels}
+    sizes: Counter = Counter()
+    shard_rows = []
+    total = 0
+    for file in files:
+        n, nbytes = 0, os.path.getsize(file)
+        for number, record in enumerate(iter_records(file)):
+            context, _ = _decode(file, number, record.data)
+            n += 1
+            for name in labels:
+                _, values = context.get(name, (None, []))
+                counters[name].update(values if values else ["<missing>"])
+            height = context.get("image/height", (None, []))[1]
+            width = context.get("image/width", (None, []))[1]
+            if height and width:
+                sizes[(height[0], width[0])] += 1
+            elif "image/encoded" in context and context["image/encoded"][1]:
+                sizes[_image_size(context["image/encoded"][1][0])] += 1
+        shard_rows.append({"file": os.path.basename(file), "records": n, "bytes": nbytes})
+        total += n
+    vocab = {f.name: f.vocabulary for f in manifest.schema.features} if manifest else {}
+    class_rows = []
+    for name, counter in counters.items():
+        words = vocab.get(name) or ()
+        for value, k in sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0]))):
+            shown = words[value] if isinstance(value, int) and 0 <= value < len(words) else value
+            if isinstance(shown, bytes):
+                shown = _text(shown)
+            class_rows.append({"label": name, "class": shown, "count": k,
+                               "fraction": round(k / max(1, total), 4)})
+    size_rows = [{"height": h, "width": w, "count": k} for (h, w), k in sizes.most_common()]
+    return Stats(total, pd.DataFrame(class_rows, columns=["label", "class", "count", "fraction"]),
+                 pd.DataFrame(size_rows, columns=["height", "width", "count"]),
+                 pd.DataFrame(shard_rows, columns=["file", "records", "bytes"]))
+
+
+def _image_size(data: bytes) -> tuple[Any, Any]:
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.height, image.width
+    except Exception:
+        return None, None
+
+
+def show_batch(data: Any, *, vocabulary: Any = None, label: str | None = None, n: int = 16,
+               columns: int = 8, size: float = 1.6):
+    """Draws a grid of the first `n` images of a batch with their decoded labels.
+
+    Args:
+        data: a `tf.data.Dataset` of ``(images, labels)`` or images batches (its first
+            batch is drawn), or one such batch.
+        vocabulary: class names: a list, a dict of label -> list (for dict labels), or a
+            dataset path whose dataset.json vocabularies are used.
+        label: with a dict or path `vocabulary` and one label tensor, the label it is;
+            default the first label that has a vocabulary.
+        n, columns, size: how many images, per row, and inches per image.
+
+    Returns:
+        The matplotlib Figure.
+
+    Example:
+        >>> tfk.show_batch(tfk.read("out", split="val"), vocabulary="out")
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    batch = data
+    if hasattr(data, "take") and hasattr(data, "element_spec"):
+        batch = next(iter(data.take(1)))
+    images, labels = (batch if isinstance(batch, tuple) and len(batch) == 2 else (batch, None))
+    images = np.asarray(images)[:n]
+    if isinstance(vocabulary, (str, os.PathLike)):
+        vocabulary = {k: list(v) for k, v in load_manifest(vocabulary).vocabularies.items()}
+    if isinstance(vocabulary, dict) and labels is not None and not isinstance(labels, dict):
+        vocabulary = vocabulary.get(label) if label else next(iter(vocabulary.values()), None)
+    count = len(images)
+    rows = max(1, -(-count // columns))
+    figure, axes = plt.subplots(rows, min(columns, max(1, count)), squeeze=False,
+                                figsize=(size * min(columns, max(1, count)), size * rows + 0.3))
+    for ax in axes.flat:
+        ax.axis("off")
+    for i in range(count):
+        image = images[i]
+        if image.dtype != np.uint8:
+            image = np.clip(image, 0.0, 1.0)
+        ax = axes.flat[i]
+        ax.imshow(image.squeeze(-1) if image.shape[-1] == 1 else image,
+                  cmap="gray" if image.shape[-1] == 1 else None)
+        if labels is not None:
+            ax.set_title(_label_text(labels, i, vocabulary), fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def _label_text(labels: Any, i: int, vocabulary: Any) -> str:
+    import numpy as np
+
+    if isinstance(labels, dict):
+        vocab = vocabulary if isinstance(vocabulary, dict) else {}
+        return "\n".join(f"{k}: {_label_text(v, i, vocab.get(k))}" for k, v in labels.items())
+    words = vocabulary
+    value = np.asarray(labels)[i]
+    name = lambda k: str(words[k]) if words is not None and 0 <= k < len(words) else str(k)  # noqa: E731
+    if value.ndim == 0:
+        if np.issubdtype(value.dtype, np.integer):
+            return name(int(value))
+        return f"{float(value):.3g}"
+    if np.isclose(value.sum(), 1.0) and value.max() == 1.0:   # one-hot
+        return name(int(value.argmax()))
+    return " ".join(name(int(k)) for k in np.flatnonzero(value > 0.5)) or "-"
