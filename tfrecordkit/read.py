@@ -136,6 +136,8 @@ def _parse_spec(manifest: Manifest, labels: list[str], with_image: bool, with_id
     spec = {}
     if with_image:
         spec["image/encoded"] = tf.io.FixedLenFeature([], tf.string)
+        spec["image/height"] = tf.io.FixedLenFeature([], tf.int64, default_value=0)
+        spec["image/width"] = tf.io.FixedLenFeature([], tf.int64, default_value=0)
     if with_id:
         spec[manifest.schema.id_column] = tf.io.FixedLenFeature([], tf.string)
     for name in labels:
@@ -149,72 +151,110 @@ def _parse_spec(manifest: Manifest, labels: list[str], with_image: bool, with_id
     return spec
 
 
-def _decoder(manifest: Manifest, opts: ReadOptions, size: tuple[int, int] | None):
-    """A function: batch of encoded images -> batch of images, [B, H, W, C]."""
+def _raw_size(manifest: Manifest) -> tuple[int, int] | None:
+    size = manifest.image.get("size")
+    if manifest.image.get("format") == "raw" and size:
+        return int(size[0]), int(size[1])
+    return None
+
+
+def _resizer(opts: ReadOptions, size: tuple[int, int] | None):
+    """image (uint8 or float, [h, w, c]) -> float32 [height, width, c], or as it is."""
     import tensorflow as tf
-
-    channels = opts.channels
-
-    def finish(image):   # uint8 or float in [0, 255] -> the requested dtype and range
-        if opts.dtype == "uint8":
-            return tf.cast(tf.clip_by_value(tf.round(tf.cast(image, tf.float32)), 0, 255), tf.uint8) \
-                if image.dtype != tf.uint8 else image
-        return tf.cast(image, tf.float32) / 255.0
 
     def fit(image):
         if size is None:
             return image
         height, width = size
         shape = tf.shape(image)
+        h, w = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
         same = tf.logical_and(tf.equal(shape[0], height), tf.equal(shape[1], width))
-        if opts.resize_mode == "stretch":
-            resize = lambda: tf.image.resize(image, size, antialias=True)  # noqa: E731
-        elif opts.resize_mode == "pad":
-            resize = lambda: tf.image.resize_with_pad(image, height, width, antialias=True)  # noqa: E731
-        else:
-            def resize():
-                h, w = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
+        # Antialiasing doubles the cost of a resize; it only matters when shrinking more
+        # than 2x, which JPEG decoding at reduced scale (below) mostly avoids.
+        shrink = tf.maximum(h / height, w / width) > 2.0
+
+        def resize(img, antialias):
+            if opts.resize_mode == "pad":
+                return tf.image.resize_with_pad(img, height, width, antialias=antialias)
+            if opts.resize_mode == "crop":
                 scale = tf.maximum(height / h, width / w)
                 crop_h = tf.minimum(shape[0], tf.cast(tf.math.ceil(height / scale), tf.int32))
                 crop_w = tf.minimum(shape[1], tf.cast(tf.math.ceil(width / scale), tf.int32))
-                top, left = (shape[0] - crop_h) // 2, (shape[1] - crop_w) // 2
-                cropped = tf.image.crop_to_bounding_box(image, top, left, crop_h, crop_w)
-                return tf.image.resize(cropped, size, antialias=True)
-        return tf.cond(same, lambda: tf.cast(image, tf.float32), resize)
+                img = tf.image.crop_to_bounding_box(img, (shape[0] - crop_h) // 2,
+                                                    (shape[1] - crop_w) // 2, crop_h, crop_w)
+            return tf.image.resize(img, size, antialias=antialias)
 
-    def set_channels(image):
-        stored = image.shape[-1]
-        if stored == channels:
-            return image
-        return tf.image.rgb_to_grayscale(image) if channels == 1 else tf.image.grayscale_to_rgb(image)
+        return tf.case([(same, lambda: tf.cast(image, tf.float32)),
+                        (shrink, lambda: resize(image, True))],
+                       default=lambda: resize(image, False))
 
-    raw_size = manifest.image.get("size")
-    if manifest.image.get("format") == "raw" and raw_size:
-        h, w = int(raw_size[0]), int(raw_size[1])
+    return fit
 
-        def decode_raw_batch(encoded):
-            pixels = tf.io.decode_raw(encoded, tf.uint8)
-            images = set_channels(tf.reshape(pixels, [-1, h, w, 3]))
-            if size is not None and tuple(size) != (h, w):
-                images = tf.map_fn(fit, images, fn_output_signature=tf.float32)
-            return finish(images)
 
-        return decode_raw_batch
+def _finisher(opts: ReadOptions):
+    """float in [0, 255] (or uint8) -> the requested dtype and range."""
+    import tensorflow as tf
 
-    element = tf.TensorSpec([size[0], size[1], channels] if size else [None, None, channels],
-                            tf.float32 if size is not None else tf.uint8)
+    def finish(image):
+        if opts.dtype == "uint8":
+            if image.dtype == tf.uint8:
+                return image
+            return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+        return tf.cast(image, tf.float32) / 255.0
 
-    def decode_one(encoded):
-        image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
-        image.set_shape([None, None, channels])
-        return fit(image)
+    return finish
 
-    def decode_batch(encoded):
-        images = tf.map_fn(decode_one, encoded, fn_output_signature=element,
-                           parallel_iterations=16)
+
+def _set_channels(image, channels: int):
+    import tensorflow as tf
+
+    if image.shape[-1] == channels:
+        return image
+    return tf.image.rgb_to_grayscale(image) if channels == 1 else tf.image.grayscale_to_rgb(image)
+
+
+def _raw_batch_decoder(opts: ReadOptions, stored: tuple[int, int], size):
+    """Raw pixels of one stored size: the whole batch decodes with one reshape."""
+    import tensorflow as tf
+
+    fit, finish = _resizer(opts, size), _finisher(opts)
+    h, w = stored
+
+    def decode(encoded):
+        images = _set_channels(tf.reshape(tf.io.decode_raw(encoded, tf.uint8), [-1, h, w, 3]),
+                               opts.channels)
+        if size is not None and tuple(size) != (h, w):
+            images = tf.map_fn(fit, images, fn_output_signature=tf.float32)
         return finish(images)
 
-    return decode_batch
+    return decode
+
+
+def _image_decoder(opts: ReadOptions, size):
+    """One encoded image -> [H, W, C]. JPEGs are decoded at 1/2, 1/4 or 1/8 scale (DCT
+    scaling, nearly free) when that still covers the target size."""
+    import tensorflow as tf
+
+    fit, finish = _resizer(opts, size), _finisher(opts)
+    channels = opts.channels
+
+    def decode(encoded, height, width):
+        def generic():
+            image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
+            image.set_shape([None, None, channels])
+            return image
+
+        if size is None:
+            return finish(generic())
+        is_jpeg = tf.equal(tf.strings.substr(encoded, 0, 3), b"\xff\xd8\xff")
+        scale = tf.minimum(height // size[0], width // size[1])
+        step = tf.add_n([tf.cast(scale >= r, tf.int32) for r in (2, 4, 8)])   # ratio 2**step
+        jpeg = [lambda r=r: tf.ensure_shape(tf.io.decode_jpeg(encoded, channels=channels, ratio=r),
+                                            [None, None, channels]) for r in (1, 2, 4, 8)]
+        image = tf.cond(is_jpeg, lambda: tf.switch_case(step, jpeg), generic)
+        return finish(fit(image))
+
+    return decode
 
 
 def _label_transform(manifest: Manifest, labels: list[str], opts: ReadOptions):
@@ -249,12 +289,17 @@ def build(manifest: Manifest, opts: ReadOptions, *, labels: Sequence[str], ids: 
 
     Elements are ``images``, ``(images, labels)``, or with ``ids=True`` the id strings
     (alone, or paired with images), batched unless ``opts.batch_size`` is None.
+
+    Records are batched and parsed a batch at a time (one vectorised parse_example);
+    raw pixels of one size then decode as a whole batch, while encoded images are
+    unbatched, decoded and resized in parallel by tf.data, and batched again.
     """
     import tensorflow as tf
 
     labels = list(labels)
     size = _image_size(manifest, opts) if images else None
     ordered = ordered or not opts.shuffle
+    deterministic = ordered or opts.seed is not None
     ds = _records(manifest, opts, ordered)
     if opts.cache:
         ds = ds.cache("" if opts.cache is True else os.fspath(opts.cache))
@@ -263,13 +308,15 @@ def build(manifest: Manifest, opts: ReadOptions, *, labels: Sequence[str], ids: 
                         reshuffle_each_iteration=True)
     if opts.repeat:
         ds = ds.repeat(None if opts.repeat is True else int(opts.repeat))
-    batch = opts.batch_size or _UNBATCHED_CHUNK
-    ds = ds.batch(batch, drop_remainder=bool(opts.batch_size and opts.drop_remainder),
+    chunk = opts.batch_size or _UNBATCHED_CHUNK
+    raw_size = _raw_size(manifest) if images else None
+    whole_batches = raw_size is not None and opts.batch_size is not None
+    ds = ds.batch(chunk, drop_remainder=bool(whole_batches and opts.drop_remainder),
                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     spec = _parse_spec(manifest, labels, images, ids)
-    decode = _decoder(manifest, opts, size) if images else None
     to_labels = _label_transform(manifest, labels, opts) if labels else None
     id_key = manifest.schema.id_column
+    batch_decode = _raw_batch_decoder(opts, raw_size, size) if whole_batches else None
 
     def parse(serialized):
         parsed = tf.io.parse_example(serialized, spec)
@@ -277,20 +324,52 @@ def build(manifest: Manifest, opts: ReadOptions, *, labels: Sequence[str], ids: 
         if ids:
             parts.append(parsed[id_key])
         if images:
-            parts.append(decode(parsed["image/encoded"]))
+            encoded = parsed["image/encoded"]
+            parts.append(batch_decode(encoded) if batch_decode else
+                         (encoded, parsed["image/height"], parsed["image/width"]))
         if to_labels is not None:
             parts.append(to_labels(parsed))
-        return parts[0] if len(parts) == 1 else tuple(parts)
+        return tuple(parts)
 
-    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=ordered or opts.seed is not None)
-    if opts.batch_size is None:
+    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    if images and not whole_batches:
+        decode = _image_decoder(opts, size)
+        slot = 1 if ids else 0
+
+        def decode_element(*parts):
+            return parts[:slot] + (decode(*parts[slot]),) + parts[slot + 1:]
+
+        ds = ds.unbatch().map(decode_element, num_parallel_calls=tf.data.AUTOTUNE,
+                              deterministic=deterministic)
+        if opts.batch_size is not None:
+            ds = ds.batch(opts.batch_size, drop_remainder=opts.drop_remainder)
+    elif opts.batch_size is None:
         ds = ds.unbatch()
-        if not opts.repeat:
-            ds = ds.apply(tf.data.experimental.assert_cardinality(manifest.records))
+    if opts.batch_size is None or (images and not whole_batches):
+        ds = _known_cardinality(ds, manifest, opts)
+    ds = ds.map(lambda *parts: parts[0] if len(parts) == 1 else parts)
     options = tf.data.Options()
     options.experimental_optimization.map_parallelization = True
+    options.deterministic = deterministic
     ds = ds.with_options(options)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _known_cardinality(ds, manifest: Manifest, opts: ReadOptions):
+    """Unbatching forgets how many elements there are; the manifest knows."""
+    import tensorflow as tf
+
+    if opts.repeat is True:
+        return ds
+    epochs = 1 if not opts.repeat else int(opts.repeat)
+    records = manifest.records * epochs
+    if opts.batch_size is None:
+        count = records
+    elif opts.drop_remainder:
+        count = records // opts.batch_size
+    else:
+        count = -(-records // opts.batch_size)
+    return ds.apply(tf.data.experimental.assert_cardinality(count))
 
 
 def read(path: str | os.PathLike, *, split: str | None = None, batch_size: int | None = DEFAULT_BATCH_SIZE,

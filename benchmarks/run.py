@@ -1,0 +1,129 @@
+"""The side-by-side benchmark of issue 5, in one run: read and write throughput.
+
+    .venv/bin/python benchmarks/run.py [--photos 6000] [--work /tmp/tfk-bench]
+
+Makes `--photos` real photographs of a few hundred pixels (benchmarks/photos.py), then
+- write: the single-threaded loop (benchmarks/loop_writer.py) against
+  `tfrecordkit convert --jobs 1` and `--jobs N`, each a whole process resizing to
+  128x128 JPEG, with the peak memory of its process tree;
+- read: float32 128x128 batches of 32 from (a) a PyDataset with PIL, (b)
+  image_dataset_from_directory, (c) tf.data over the files, (d) tfk.read on JPEG shards
+  of the photos as they are, (e) tfk.read on raw shards pre-resized to 128x128.
+Ratios within one run are the result; absolute numbers on shared machines are noise.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def run_measured(command: list[str]) -> tuple[float, float]:
+    """Runs a command; returns (seconds, peak resident MB of its whole process tree)."""
+    import psutil
+
+    start = time.perf_counter()
+    process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            try:
+                tree = [process, *process.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+            except psutil.Error:
+                pass
+            stop.wait(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, err = process.communicate()
+    seconds = time.perf_counter() - start
+    stop.set()
+    sampler.join()
+    if process.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{err.decode()[-2000:]}")
+    return seconds, peak / 2**20
+
+
+def write_benchmark(photos: str, work: str, count: int):
+    import pandas as pd
+
+    jobs = os.cpu_count() or 2
+    python = sys.executable
+    runs = {
+        "single-threaded loop (PIL -> Example -> TFRecordWriter)":
+            [python, os.path.join(HERE, "loop_writer.py"), photos, os.path.join(work, "loop.tfrecord")],
+        "tfrecordkit convert --jobs 1":
+            [python, "-m", "tfrecordkit", "convert", photos, os.path.join(work, "jobs1"), "--jobs", "1"],
+        f"tfrecordkit convert --jobs {jobs}":
+            [python, "-m", "tfrecordkit", "convert", photos, os.path.join(work, f"jobs{jobs}"), "--jobs", str(jobs)],
+    }
+    rows = []
+    for name, command in runs.items():
+        if command[1] == "-m":
+            command += ["--image-size", "128", "--image-format", "jpeg", "--quiet"]
+        for target in (os.path.join(work, "loop.tfrecord"), os.path.join(work, "jobs1"),
+                       os.path.join(work, f"jobs{jobs}")):
+            shutil.rmtree(target, ignore_errors=True) if os.path.isdir(target) else None
+        seconds, peak = run_measured(command)
+        rows.append({"writer": name, "seconds": round(seconds, 2),
+                     "images/s": round(count / seconds, 1), "peak MB": round(peak)})
+    table = pd.DataFrame(rows)
+    table["vs loop"] = (table["images/s"] / table["images/s"].iloc[0]).round(2)
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--photos", type=int, default=6000)
+    parser.add_argument("--work", default=os.path.join("/tmp", "tfk-bench"))
+    parser.add_argument("--read-images", type=int, default=3000)
+    parser.add_argument("--skip-write", action="store_true")
+    args = parser.parse_args()
+
+    import PIL
+    import photos as photo_maker
+
+    photos = os.path.join(args.work, f"photos-{args.photos}")
+    if not os.path.isdir(photos):
+        photo_maker.make(photos, args.photos)
+    print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
+          f"Python {platform.python_version()}, Pillow {PIL.__version__}")
+    print(f"data: {args.photos} photographs of 240-480 px (JPEG q90) in {photos}\n")
+
+    if not args.skip_write:
+        print("write, 128x128 JPEG, whole process:")
+        print(write_benchmark(photos, args.work, args.photos).to_string(index=False), "\n", flush=True)
+
+    import tfrecordkit as tfk
+    from tfrecordkit.bench import bench
+
+    shards = os.path.join(args.work, "shards-keep")
+    raw = os.path.join(args.work, "shards-raw128")
+    if not os.path.exists(os.path.join(shards, "dataset.json")):
+        shutil.rmtree(shards, ignore_errors=True)
+        tfk.convert(photos, shards, progress=False)
+    if not os.path.exists(os.path.join(raw, "dataset.json")):
+        shutil.rmtree(raw, ignore_errors=True)
+        tfk.convert(photos, raw, image_size=128, image_format="raw", progress=False)
+    import tensorflow as tf
+
+    print(f"read, float32 128x128 batches of 32, {args.read_images} images each "
+          f"(TensorFlow {tf.__version__}):")
+    print(bench(shards, raw_path=raw, images=args.read_images).to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""Read throughput, side by side: tfrecordkit against the loaders people write by hand.
+
+Every loader yields the same thing, float32 images in [0, 1] of one size in batches,
+and is timed over the same number of images after a warm-up, in one process, so the
+ratios between them are what matters (absolute numbers on shared machines are noise).
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from .manifest import load_manifest
+
+DEFAULT_BATCH_SIZE = 32
+DEFAULT_IMAGE_SIZE = 128
+DEFAULT_IMAGES = 3000
+WARMUP_BATCHES = 4
+
+
+@dataclass(frozen=True)
+class Result:
+    loader: str
+    images: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.images / self.seconds
+
+
+def time_loader(batches: Iterable, images: int, batch_size: int) -> tuple[int, float]:
+    """Pulls `images` images' worth of batches after a warm-up; returns (images, seconds)."""
+    iterator = iter(batches)
+    for _ in range(WARMUP_BATCHES):
+        next(iterator)
+    seen = 0
+    start = time.perf_counter()
+    for _ in range(math.ceil(images / batch_size)):
+        batch = next(iterator)
+        first = batch[0] if isinstance(batch, tuple) else batch
+        seen += int(first.shape[0])
+    return seen, time.perf_counter() - start
+
+
+def source_files(path: str | os.PathLike) -> tuple[list[str], list[int], str | None]:
+    """The source image files of a dataset (from dataset.json's image root), their class
+    indices, and the root when it is a folder of class subfolders."""
+    from .example import decode_example
+    from .records import iter_records
+
+    manifest = load_manifest(path)
+    root = manifest.options.get("images")
+    if not root or not os.path.isdir(root):
+        raise FileNotFoundError(f"the source images of {manifest.directory} ({root}) are not "
+                                "here; the side-by-side loaders read them")
+    label = manifest.schema.labels[0] if manifest.schema.labels else None
+    files, labels = [], []
+    for shard in manifest.files:
+        for record in iter_records(shard):
+            example = decode_example(record.data)
+            files.append(os.path.join(root, example["image/filename"][1][0].decode("utf-8")))
+            labels.append(example[label][1][0] if label else 0)
+    folder = root if manifest.schema.id_column == "id" and label == "label" else None
+    return files, labels, folder
+
+
+def pil_pydataset(files: list[str], labels: list[int], batch_size: int, size: int):
+    """(a) The common pattern: a `keras.utils.PyDataset` opening each batch's files with PIL."""
+    import keras
+    from PIL import Image
+
+    class PilLoader(keras.utils.PyDataset):
+        def __len__(self):
+            return math.ceil(len(files) / batch_size)
+
+        def __getitem__(self, index):
+            chunk = slice(index * batch_size, (index + 1) * batch_size)
+            images = [np.asarray(Image.open(f).convert("RGB").resize((size, size), Image.BILINEAR),
+                                 dtype=np.float32) / 255.0 for f in files[chunk]]
+            return np.stack(images), np.asarray(labels[chunk])
+
+    loader = PilLoader()
+
+    def batches():
+        while True:
+            for i in range(len(loader)):
+                yield loader[i]
+
+    return batches()
+
+
+def keras_from_directory(root: str, batch_size: int, size: int):
+    """(b) `keras.utils.image_dataset_from_directory`, rescaled to [0, 1]."""
+    import keras
+    import tensorflow as tf
+
+    ds = keras.utils.image_dataset_from_directory(root, image_size=(size, size),
+                                                  batch_size=batch_size, verbose=False)
+    return ds.map(lambda x, y: (x / 255.0, y), num_parallel_calls=tf.data.AUTOTUNE).repeat() \
+             .prefetch(tf.data.AUTOTUNE)
+
+
+def tf_data_files(files: list[str], labels: list[int], batch_size: int, size: int):
+    """(c) tf.data over the image files: read, decode and resize in parallel, then batch."""
+    import tensorflow as tf
+
+    def load(path, label):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        return tf.image.resize(image, (size, size)) / 255.0, label
+
+    ds = tf.data.Dataset.from_tensor_slices((files, labels)).shuffle(len(files))
+    return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).repeat() \
+             .prefetch(tf.data.AUTOTUNE)
+
+
+def tfk_read(path: str | os.PathLike, batch_size: int, size: int | None):
+    """(d)/(e) `tfrecordkit.read` on shards."""
+    from .read import read
+
+    return read(path, batch_size=batch_size, image_size=size, repeat=True)
+
+
+def compare(loaders: dict[str, Callable[[], Iterable]], images: int, batch_size: int) -> pd.DataFrame:
+    """Times each loader in turn; the first is the baseline of the ratio column."""
+    rows = []
+    for name, make in loaders.items():
+        seen, seconds = time_loader(make(), images, batch_size)
+        rows.append({"loader": name, "images": seen, "seconds": round(seconds, 2),
+                     "images/s": round(seen / seconds, 1)})
+    table = pd.DataFrame(rows)
+    table["vs first"] = (table["images/s"] / table["images/s"].iloc[0]).round(2)
+    return table
+
+
+def bench(path: str | os.PathLike, *, batch_size: int = DEFAULT_BATCH_SIZE,
+          image_size: int = DEFAULT_IMAGE_SIZE, images: int = DEFAULT_IMAGES,
+          raw_path: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Images/s of `tfk.read` on `path`, beside the plain loaders over its source files.
+
+    Example:
+        >>> tfk.bench("photos_tfr", image_size=128)
+                               loader  images  seconds  images/s  vs first
+        0  (a) PyDataset + PIL              ...
+    """
+    manifest = load_manifest(path)
+    loaders: dict[str, Callable[[], Iterable]] = {}
+    try:
+        files, labels, folder = source_files(path)
+    except FileNotFoundError:
+        files, labels, folder = [], [], None
+    if files:
+        loaders["(a) PyDataset + PIL"] = lambda: pil_pydataset(files, labels, batch_size, image_size)
+        if folder:
+            loaders["(b) image_dataset_from_directory"] = lambda: keras_from_directory(folder, batch_size, image_size)
+        loaders["(c) tf.data over files"] = lambda: tf_data_files(files, labels, batch_size, image_size)
+    fmt = manifest.image.get("format") or "mixed"
+    loaders[f"(d) tfk.read, {fmt} shards"] = lambda: tfk_read(path, batch_size, image_size)
+    if raw_path is not None:
+        raw_size = load_manifest(raw_path).image.get("size")
+        loaders[f"(e) tfk.read, raw {raw_size[0]}x{raw_size[1]} shards"] = \
+            lambda: tfk_read(raw_path, batch_size, image_size)
+    return compare(loaders, min(images, manifest.records), batch_size)
