@@ -176,6 +176,17 @@ def test_stats(dataset):
     assert "30 records" in repr(s) and "<h4>classes</h4>" in s._repr_html_()
 
 
+def test_stats_per_split(tmp_path, table):
+    frame, images = table
+    tfk.write_frame(frame, tmp_path / "out", images=images, label="colour",
+                    split="train=0.8,val=0.2", seed=0, progress=False)
+    s = tfk.stats(tmp_path / "out")
+    assert s.records == 30 and s.classes.columns.tolist()[0] == "split"
+    counts = s.classes.groupby("split")["count"].sum().to_dict()
+    assert counts == {"train": 24, "val": 6}
+    assert set(s.shards["split"]) == {"train", "val"}
+
+
 def test_show_batch_draws_decoded_labels(dataset):
     import matplotlib
 

@@ -19,6 +19,7 @@ def test_shapes_dtypes_and_cardinality(dataset):
     out, _, _ = dataset
     ds = tfk.read(out, split="train", batch_size=4, image_size=(8, 6), label="colour")
     assert int(ds.cardinality()) == 5            # 18 records in batches of 4
+    assert ds.element_spec[0].shape.as_list() == [None, 8, 6, 3]   # static, for Keras
     images, labels = next(iter(ds))
     assert images.shape == (4, 8, 6, 3) and images.dtype.name == "float32"
     assert 0.0 <= float(images.numpy().min()) and float(images.numpy().max()) <= 1.0

@@ -356,7 +356,17 @@ def inspect(path: str | os.PathLike, n: int = 5) -> InspectFrame:
             if len(rows) >= n:
                 break
             rows.append(_row(*_decode(file, number, record.data), manifest))
-    return InspectFrame(rows)
+    frame = InspectFrame(rows)
+    return frame[_column_order(list(frame.columns), manifest)]
+
+
+def _column_order(columns: list[str], manifest: Manifest | None) -> list[str]:
+    """The id first, then the image, the labels, and the rest as stored."""
+    first = ["image/encoded"]
+    if manifest is not None:
+        first = [manifest.schema.id_column, "image/encoded", *manifest.schema.labels]
+    head = [c for c in first if c in columns]
+    return head + [c for c in columns if c not in head]
 
 
 # ----------------------------------------------------------------------------- summaries
@@ -478,7 +488,8 @@ class Stats:
 def stats(path: str | os.PathLike, *, label: str | list[str] | None = None) -> Stats:
     """Counts per class of each label, image sizes, and records and bytes per shard.
 
-    Reads every record (no TensorFlow). `label` defaults to the dataset's labels; for
+    Reads every record (no TensorFlow). At the top of a split dataset every table has a
+    `split` column. `label` defaults to the dataset's labels; for
     files of other writers, name the int64 or bytes features to count.
 
     Example:
@@ -488,6 +499,17 @@ def stats(path: str | os.PathLike, *, label: str | list[str] | None = None) -> S
         0  digit     0    143    0.0994
     """
     files, manifest = _files_and_manifest(path)
+    if manifest is not None and manifest.splits and manifest.split is None:
+        parts = {name: stats(os.path.join(manifest.directory, name), label=label)
+                 for name in manifest.splits}
+
+        def joined(attribute: str) -> pd.DataFrame:
+            frames = [getattr(p, attribute).assign(split=name) for name, p in parts.items()]
+            frame = pd.concat(frames, ignore_index=True)
+            return frame[["split", *[c for c in frame.columns if c != "split"]]]
+
+        return Stats(sum(p.records for p in parts.values()), joined("classes"),
+                     joined("image_sizes"), joined("shards"))
     if label is None:
         labels = list(manifest.schema.labels) if manifest else []
     else:
@@ -585,6 +607,7 @@ def show_batch(data: Any, *, vocabulary: Any = None, label: str | None = None, n
         if labels is not None:
             ax.set_title(_label_text(labels, i, vocabulary), fontsize=8)
     figure.tight_layout()
+    plt.close(figure)   # returned, not left open: Jupyter shows it once, scripts don't leak it
     return figure
 
 

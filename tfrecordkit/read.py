@@ -225,7 +225,8 @@ def _raw_batch_decoder(opts: ReadOptions, stored: tuple[int, int], size):
                                opts.channels)
         if size is not None and tuple(size) != (h, w):
             images = tf.map_fn(fit, images, fn_output_signature=tf.float32)
-        return finish(images)
+        out = size or (h, w)
+        return tf.ensure_shape(finish(images), [None, out[0], out[1], opts.channels])
 
     return decode
 
@@ -252,7 +253,8 @@ def _image_decoder(opts: ReadOptions, size):
         jpeg = [lambda r=r: tf.ensure_shape(tf.io.decode_jpeg(encoded, channels=channels, ratio=r),
                                             [None, None, channels]) for r in (1, 2, 4, 8)]
         image = tf.cond(is_jpeg, lambda: tf.switch_case(step, jpeg), generic)
-        return finish(fit(image))
+        # tf.case loses the static size; Keras and users build on element_spec.
+        return tf.ensure_shape(finish(fit(image)), [size[0], size[1], channels])
 
     return decode
 
