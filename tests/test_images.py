@@ -76,3 +76,28 @@ def test_sniff():
     assert sniff_format(b"GIF89a....") == "gif"
     assert sniff_format(b"RIFF\0\0\0\0WEBPVP8 ") == "webp"
     assert sniff_format(b"nope") is None
+
+
+def test_check_png_finds_what_tensorflow_would_refuse(tmp_path):
+    from tfrecordkit.images import check_png
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.arange(48, dtype=np.uint8).reshape(6, 8)).save(buffer, "PNG")
+    good = buffer.getvalue()
+    assert check_png(good) is None
+    idat = good.index(b"IDAT") - 4
+    damaged = bytearray(good)
+    damaged[idat + 10] ^= 1
+    assert check_png(bytes(damaged)) == f"PNG chunk IDAT at byte {idat} fails its CRC check (the data is damaged)"
+    assert check_png(good[:-12]) == "PNG has no IEND chunk (the file is truncated)"
+    assert check_png(good[:idat + 12]) == f"PNG chunk IDAT at byte {idat} runs past the end of the file (truncated)"
+    (tmp_path / "d.png").write_bytes(bytes(damaged))
+    with pytest.raises(ValueError, match="fails its CRC check"):
+        load_image(tmp_path / "d.png", ImageOptions())
+    assert load_image(tmp_path / "d.png", ImageOptions(validate="header")).kept
+
+
+def test_dark_sixteen_bit_png_keeps_its_range(tmp_path):
+    Image.fromarray(np.full((4, 4), 200, dtype=np.uint16)).save(tmp_path / "dark.png")
+    image = load_image(tmp_path / "dark.png", ImageOptions(image_size=(4, 4), image_format="raw"))
+    assert set(np.frombuffer(image.data, np.uint8).tolist()) == {1}   # 200 / 257, not 200

@@ -44,3 +44,15 @@ def test_resolve_image(tmp_path):
     os.symlink("/etc/hostname", tmp_path / "link.jpg")
     with pytest.raises(ValueError, match="resolves outside the image root"):
         resolve_image(root, "link.jpg", None)
+
+
+def test_resolve_image_unicode_forms_and_nul(tmp_path):
+    import unicodedata
+
+    nfd = unicodedata.normalize("NFD", "café.png")
+    (tmp_path / nfd).write_bytes(b"x")
+    path, rel = resolve_image(str(tmp_path), unicodedata.normalize("NFC", "café"), None)
+    assert rel == nfd
+    assert path == os.path.join(str(tmp_path), nfd)
+    with pytest.raises(ValueError, match="contains a NUL character"):
+        resolve_image(str(tmp_path), "a\x00b.png", None)

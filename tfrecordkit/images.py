@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import io
 import os
-import warnings
+import re
+import struct
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageFile, ImageOps
+from PIL import Image, ImageFile, ImageOps, features
 
 # Formats whose bytes TensorFlow decodes (decode_jpeg/decode_png) and that are kept as they are.
 KEPT_FORMATS = ("jpeg", "png")
@@ -76,15 +78,30 @@ def channels_of(image: Image.Image) -> int:
     return _CHANNELS.get(image.mode, 3)
 
 
-def _open(data: bytes, max_pixels: int) -> Image.Image:
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            image = Image.open(io.BytesIO(data))
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-            raise ValueError(f"refused as a decompression bomb ({e})") from None
-        except Exception as e:  # PIL raises many types for undecodable data
-            raise ValueError(f"image data is corrupt or truncated ({type(e).__name__}: {e})") from None
+def _allow_pixels(limit: int) -> None:
+    # Pillow refuses images above its own global limit while opening them, before we see the
+    # size; so that `max_image_pixels` decides, Pillow's limit is raised to it when lower (never
+    # lowered, never disabled). Our own check below runs on the header, before any pixel exists.
+    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < limit:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
+def _open(data: bytes, max_pixels: int, source_format: str) -> Image.Image:
+    _allow_pixels(max_pixels)
+    try:
+        image = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        # Pillow's own check, on the header too, above twice its limit (the warning arrives
+        # as an exception only where the caller made warnings errors).
+        found = re.search(r"\((\d+) pixels\)", str(e))
+        size = f"{int(found.group(1)):,} pixels" if found else "the image"
+        raise ValueError(f"refused as a decompression bomb: {size} exceeds the limit of "
+                         f"{max_pixels:,} (max_image_pixels)") from None
+    except Exception as e:  # PIL raises many types for undecodable data
+        if source_format == "webp" and not features.check("webp"):
+            raise ValueError("is a WebP image and this Pillow build cannot read WebP (no "
+                             "libwebp); convert it to PNG or JPEG") from None
+        raise ValueError(f"image data is corrupt or truncated ({type(e).__name__}: {e})") from None
     width, height = image.size
     if width < 1 or height < 1:
         raise ValueError(f"has an empty size ({width}x{height})")
@@ -102,7 +119,37 @@ def _decode(image: Image.Image) -> None:
     try:
         image.load()
     except Exception as e:
+        if "decoder" in str(e) and "not available" in str(e):
+            raise ValueError(f"needs an image codec this Pillow build lacks ({e}); convert it "
+                             "to PNG or JPEG") from None
         raise ValueError(f"image data is corrupt or truncated ({type(e).__name__}: {e})") from None
+
+
+def check_png(data: bytes) -> str | None:
+    """Why TensorFlow's PNG decoder would refuse these bytes, or None when it would not.
+
+    Pillow does not check the CRCs of a PNG's image data, and stops without needing the
+    end chunk, while libpng (inside TensorFlow) refuses a file whose critical chunks fail
+    their CRC or that has no IEND: such a file passes Pillow and fails in training.
+
+    Example:
+        >>> check_png(open("ok.png", "rb").read()) is None
+        True
+    """
+    view, pos, size = memoryview(data), 8, len(data)
+    while pos + 12 <= size:
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        end = pos + 12 + length
+        name = kind.decode("latin-1")
+        if end > size:
+            return f"PNG chunk {name} at byte {pos} runs past the end of the file (truncated)"
+        critical = not kind[0] & 0x20   # an upper-case first letter
+        if critical and zlib.crc32(view[pos + 4:end - 4]) != struct.unpack_from(">I", data, end - 4)[0]:
+            return f"PNG chunk {name} at byte {pos} fails its CRC check (the data is damaged)"
+        if kind == b"IEND":
+            return None
+        pos = end
+    return "PNG has no IEND chunk (the file is truncated)"
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -111,7 +158,10 @@ def to_rgb(image: Image.Image) -> Image.Image:
         return image
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
         array = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if image.mode.startswith("I") and array.max(initial=0) > 255 else 255.0
+        # 16-bit PNG/TIFF always span 0..65535 (a dark one too), as TensorFlow scales them;
+        # 32-bit "I" and float images carry no range, so 8-bit values stay as they are.
+        sixteen = image.mode.startswith("I;16") or (image.mode == "I" and array.max(initial=0) > 255)
+        top = 65535.0 if sixteen else 255.0
         array = np.clip(np.rint(array * (255.0 / top)), 0, 255).astype(np.uint8)
         return Image.fromarray(array, "L").convert("RGB")
     if image.mode == "P" and "transparency" in image.info:
@@ -169,7 +219,11 @@ def load_image(path: str | os.PathLike, options: ImageOptions) -> EncodedImage:
     source_format = sniff_format(data)
     if source_format is None:
         raise ValueError("is not an image (no JPEG, PNG, GIF, BMP, WebP or TIFF signature)")
-    image = _open(data, options.max_image_pixels)
+    image = _open(data, options.max_image_pixels, source_format)
+    if options.validate == "full" and source_format == "png":
+        problem = check_png(data)
+        if problem:
+            raise ValueError(problem)
     try:
         orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
     except Exception:  # a malformed EXIF block is no reason to lose the picture

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import unicodedata
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import pandas as pd
@@ -93,8 +94,10 @@ def resolve_image(root: str, value: object, ext: str | None) -> tuple[str, str]:
     """The absolute path of a row's image and its path relative to `root`.
 
     `ext` is appended when the value does not already end with it. With no `ext`, a value
-    without an existing file is tried with the common image extensions. Paths that are
-    absolute or lead outside `root` (through ``..`` or a symbolic link) are refused.
+    without an existing file is tried with the common image extensions. A name written in
+    the other Unicode normal form than the file's (NFC in the table, NFD on disk, as macOS
+    writes them) still finds it. Paths that are absolute or lead outside `root` (through
+    ``..`` or a symbolic link) are refused.
 
     Raises:
         ValueError: with the reason, for the caller to report with the row.
@@ -106,6 +109,8 @@ def resolve_image(root: str, value: object, ext: str | None) -> tuple[str, str]:
     text = "" if value is None else str(value).strip()
     if not text or text.lower() == "nan":
         raise ValueError("image path is empty")
+    if "\x00" in text:
+        raise ValueError(f"image path {text!r} contains a NUL character")
     if PurePosixPath(text).is_absolute() or PureWindowsPath(text).is_absolute():
         raise ValueError(f"image path {text!r} is absolute; give paths relative to the image root")
     if ext and not text.lower().endswith(ext.lower()):
@@ -113,14 +118,25 @@ def resolve_image(root: str, value: object, ext: str | None) -> tuple[str, str]:
     rel = PurePosixPath(text.replace("\\", "/"))
     if ".." in rel.parts:
         raise ValueError(f"image path {text!r} leads outside the image root")
-    path = os.path.join(root, *rel.parts)
-    if not ext and not os.path.exists(path) and not Path(text).suffix.lower() in IMAGE_EXTENSIONS:
-        for candidate in IMAGE_EXTENSIONS + tuple(e.upper() for e in IMAGE_EXTENSIONS):
-            if os.path.exists(path + candidate):
-                path, rel = path + candidate, PurePosixPath(str(rel) + candidate)
-                break
+    path, rel = _find(root, rel, ext)
     real_root = os.path.realpath(root)
     real = os.path.realpath(path)
     if os.path.commonpath([real_root, real]) != real_root:
         raise ValueError(f"image path {text!r} resolves outside the image root (symbolic link?)")
     return path, rel.as_posix()
+
+
+def _find(root: str, rel: PurePosixPath, ext: str | None) -> tuple[str, PurePosixPath]:
+    """The first existing file among `rel`, its extension guesses and its other Unicode
+    normal forms; `rel` itself when none exists (the read then reports it missing)."""
+    forms = [rel] + [PurePosixPath(unicodedata.normalize(f, str(rel))) for f in ("NFC", "NFD")]
+    guesses = () if ext or rel.suffix.lower() in IMAGE_EXTENSIONS else \
+        IMAGE_EXTENSIONS + tuple(e.upper() for e in IMAGE_EXTENSIONS)
+    for form in dict.fromkeys(forms):
+        path = os.path.join(root, *form.parts)
+        if os.path.lexists(path):
+            return path, form
+        for candidate in guesses:
+            if os.path.lexists(path + candidate):
+                return path + candidate, PurePosixPath(str(form) + candidate)
+    return os.path.join(root, *rel.parts), rel
