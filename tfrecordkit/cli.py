@@ -239,7 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tfrecordkit: error: {e}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print("tfrecordkit: interrupted", file=sys.stderr)
+        hint = ("; complete shards are kept: run the same command with --resume to finish"
+                if args.command == "convert" else "")
+        print(f"tfrecordkit: interrupted{hint}", file=sys.stderr)
         return 130
 
 

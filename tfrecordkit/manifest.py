@@ -39,6 +39,8 @@ class Manifest:
         splits: at the top of a split dataset, split name -> record count.
         image: stored image facts: ``format`` (or "mixed"), ``size`` [h, w] when every
             image has it, ``channels`` when every image has it.
+        skipped: source rows not written (listed in errors.csv), duplicates included.
+        duplicates: rows skipped because an earlier row has the same id.
     """
 
     directory: str
@@ -53,6 +55,7 @@ class Manifest:
     image: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     version: str = ""
+    duplicates: int = 0
 
     @property
     def files(self) -> list[str]:
@@ -72,6 +75,7 @@ class Manifest:
             "records": self.records,
             "source_rows": self.source_rows,
             "skipped": self.skipped,
+            "duplicate_ids": self.duplicates,
             "compression": self.compression,
             "image": self.image,
             "schema": self.schema.to_json(),
@@ -129,7 +133,8 @@ def load_manifest(path: str | os.PathLike, split: str | None = None) -> Manifest
             skipped=int(data["skipped"]), compression=data.get("compression", "none"),
             split=data.get("split"), splits=data.get("splits") or {},
             image=data.get("image") or {}, options=data.get("options") or {},
-            version=str(data.get("created_by", "")).replace("tfrecordkit", "").strip())
+            version=str(data.get("created_by", "")).replace("tfrecordkit", "").strip(),
+            duplicates=int(data.get("duplicate_ids", 0)))
     except (KeyError, TypeError, ValueError) as e:
         if isinstance(e, DatasetError):
             raise

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import errno
 import hashlib
 import json
 import logging
 import os
+import re
 import secrets
 import socket
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any, Iterator
 
 import joblib
@@ -32,14 +31,24 @@ from .manifest import (ERRORS_NAME, MANIFEST_NAME, Manifest, ShardInfo, find_man
 from .options import WriteOptions, option_names
 from .plan import ShardSpec, assign_splits, order_rows, plan_split
 from .records import RecordWriter, format_index
-from .schema import CLASS, Schema, build_schema, encode_row
+from .schema import CLASS, Schema, build_schema, encode_row, is_missing
 from .source import FOLDER_ID, FOLDER_LABEL, list_folder, read_table, resolve_image
 
 log = logging.getLogger(__name__)
 
+try:   # POSIX; elsewhere the lock falls back to exclusive creation of the lock file
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
+
 DEFAULT_SPLIT = "train"
 LOCK_NAME = ".tfrecordkit.lock"
+# This run's id and seed. A resumed run reuses the seed; a worker that outlives its run (a
+# thread after a failure) sees another id, or none, and moves nothing into place.
+RUN_NAME = ".tfrecordkit.run.json"
 _DONE_SUFFIX = ".done.json"
+_CANCEL_CHECK_ROWS = 32       # rows between a worker's checks that its run is still current
+_SHARD_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*-\d{5}-of-\d{5}\.tfrecord(\.gz)?(\.idx)?$")
 _RECORD_OVERHEAD = 128        # bytes of Example framing and small features per record
 _JPEG_BYTES_PER_PIXEL = 0.4   # estimates for planning shard sizes before anything is encoded
 _PNG_BYTES_PER_PIXEL = 1.5
@@ -65,6 +74,8 @@ class ShardTask:
     on_error: str
     multi_label_sep: str
     fingerprint: str
+    run_file: str = ""          # RUN_NAME of the run that planned this task
+    run_id: str = ""
 
 
 @dataclass
@@ -101,7 +112,9 @@ class _HashingFile:
 
 
 def _atomic_write_text(path: str, text: str) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
+    # Hidden temporary name: never mistaken for a shard or an index by a directory listing.
+    directory, name = os.path.split(path)
+    tmp = os.path.join(directory, f".{name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
         f.flush()
@@ -133,10 +146,29 @@ def _features(row: dict, task: ShardTask, row_number: int) -> dict[str, tuple[st
     return feats, image
 
 
+class _Cancelled(TfrecordkitError):
+    """The run that planned a shard has ended; its worker stops without writing."""
+
+
+def _check_current(task: ShardTask) -> None:
+    if not task.run_file:
+        return
+    try:
+        with open(task.run_file, encoding="utf-8") as f:
+            current = json.load(f).get("run") == task.run_id
+    except (OSError, ValueError):
+        current = False
+    if not current:
+        raise _Cancelled(f"the conversion that planned {task.spec.file} has ended; "
+                         "its shard was not written.")
+
+
 def write_shard(task: ShardTask) -> ShardResult:
     """Writes one shard and its .idx under temporary names, then renames them into place.
 
     Top-level and free of TensorFlow so any joblib backend (loky, threading, dask) can run it.
+    A kill at any moment leaves at most a hidden temporary file, never a partial file under
+    the shard's name; the .done.json mark written last lets `resume` keep the shard.
     """
     spec = task.spec
     final = os.path.join(task.directory, spec.file)
@@ -148,7 +180,10 @@ def write_shard(task: ShardTask) -> ShardResult:
         with open(tmp, "wb", buffering=1 << 20) as raw:
             hashed = _HashingFile(raw)
             with RecordWriter(hashed, None if task.compression == "none" else task.compression) as writer:
-                for row_number, values in zip(task.rows.index, task.rows.itertuples(index=False)):
+                for i, (row_number, values) in enumerate(zip(task.rows.index,
+                                                             task.rows.itertuples(index=False))):
+                    if i % _CANCEL_CHECK_ROWS == 0:
+                        _check_current(task)
                     row = dict(zip(columns, values))
                     try:
                         feats, image = _features(row, task, int(row_number))
@@ -167,6 +202,7 @@ def write_shard(task: ShardTask) -> ShardResult:
             raw.flush()
             os.fsync(raw.fileno())
         result.bytes, result.sha256 = hashed.size, hashed.sha256.hexdigest()
+        _check_current(task)
         _atomic_write_text(final + ".idx", format_index(index))
         os.replace(tmp, final)
     finally:
@@ -237,27 +273,50 @@ def _check_out_dir(out_dir: str, resume: bool) -> None:
 
 @contextlib.contextmanager
 def _lock(out_dir: str) -> Iterator[None]:
-    """Refuses a second conversion into the same directory while one is running."""
+    """Refuses a second conversion into the same directory while one is running.
+
+    An advisory `flock` on LOCK_NAME: the kernel releases it when the holder exits, however
+    it exits (kill -9 included), so a stale lock file never blocks a later run.
+    """
     path = os.path.join(out_dir, LOCK_NAME)
-    me = f"{socket.gethostname()} {os.getpid()}"
-    for _ in range(2):
+    if fcntl is None:  # pragma: no cover
+        yield from _exclusive_file(path, out_dir)
+        return
+    while True:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                host, pid = Path(path).read_text().split()
-                alive = host != socket.gethostname() or _pid_alive(int(pid))
-            except (OSError, ValueError):
-                alive = False
-            if alive:
-                raise TfrecordkitError(
-                    f"Another conversion (process {pid} on {host}) is writing to {out_dir!r}; "
-                    f"wait for it to finish, or delete {path} if that process is gone.") from None
-            os.remove(path)   # left by a process that died
-            continue
-        with os.fdopen(fd, "w") as f:
-            f.write(me)
-        break
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 200).decode("utf-8", "replace").strip() or "another process"
+            os.close(fd)
+            raise TfrecordkitError(
+                f"Another conversion ({holder}) is writing to {out_dir!r}; wait for it to "
+                "finish, or write to another directory.") from None
+        try:   # the previous holder may have removed the file between our open and flock
+            current = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            current = False
+        if current:
+            break
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.write(fd, f"process {os.getpid()} on {socket.gethostname()}".encode())
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)   # while still locked, so nobody locks the unlinked file
+        os.close(fd)
+
+
+def _exclusive_file(path: str, out_dir: str) -> Iterator[None]:  # pragma: no cover
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        raise TfrecordkitError(
+            f"Another conversion is writing to {out_dir!r} ({path} exists); wait for it to "
+            f"finish, or delete {path} if no conversion is running.") from None
+    os.close(fd)
     try:
         yield
     finally:
@@ -265,12 +324,14 @@ def _lock(out_dir: str) -> Iterator[None]:
             os.remove(path)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except OSError as e:
-        return e.errno == errno.EPERM
-    return True
+def _fsync_dir(directory: str) -> None:
+    # Makes the shards' renames durable before dataset.json claims they exist.
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 @contextlib.contextmanager
@@ -336,14 +397,84 @@ def _cleanup_temporaries(directories: list[str]) -> None:
     for directory in directories:
         with contextlib.suppress(FileNotFoundError):
             for name in os.listdir(directory):
-                if name.startswith(".") and ".tmp-" in name:
+                if ".tmp-" in name and (name.startswith(".") or name.startswith(MANIFEST_NAME)):
                     with contextlib.suppress(OSError):
                         os.remove(os.path.join(directory, name))
 
 
+def _remove_leftovers(directories: list[str], tasks: list[ShardTask]) -> None:
+    """Before a resumed run: temporaries, shards of another plan and per-split dataset.json
+    files of an interrupted run (it never finished, so they are stale)."""
+    _cleanup_temporaries(directories)
+    planned = {t.spec.file for t in tasks}
+    for directory in directories:
+        with contextlib.suppress(FileNotFoundError):
+            for name in os.listdir(directory):
+                shard = name[1:-len(_DONE_SUFFIX)] if name.endswith(_DONE_SUFFIX) else \
+                    name[:-len(".idx")] if name.endswith(".idx") else name
+                stale = ((_SHARD_NAME.match(name) or name.endswith(_DONE_SUFFIX))
+                         and shard not in planned)
+                if stale or (name == MANIFEST_NAME and len(directories) > 1):
+                    with contextlib.suppress(OSError):
+                        os.remove(os.path.join(directory, name))
+
+
+def _abandon(out_dir: str, directories: list[str], tasks: list[ShardTask]) -> None:
+    """After a bad row under on_error='raise': removes what this run wrote, so the directory
+    is as it was and the corrected conversion can run into it straight away."""
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(out_dir, RUN_NAME))   # first: stops workers still running
+    for task in tasks:
+        final = os.path.join(task.directory, task.spec.file)
+        for path in (final, final + ".idx", _done_path(task.directory, task.spec.file)):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+    _cleanup_temporaries(directories)
+    for directory in directories:
+        if directory != out_dir:
+            with contextlib.suppress(OSError):
+                os.rmdir(directory)   # only when empty
+
+
+def _previous_seed(run_file: str) -> int | None:
+    try:
+        with open(run_file, encoding="utf-8") as f:
+            seed = json.load(f).get("seed")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return seed if isinstance(seed, int) and seed >= 0 else None
+
+
+def _duplicates(frame: pd.DataFrame, schema: Schema, opts: WriteOptions) -> list[tuple]:
+    """(row, id, source, reason) for each row whose id an earlier row already has.
+
+    Ids must be unique: predictions are joined back to the table by id, and two copies of
+    one image could land in different splits. The first row with an id is kept; each later
+    one is a bad row (raised, or skipped into errors.csv).
+    """
+    ids = frame[schema.id_column]
+    present = ids[~ids.map(is_missing).astype(bool)]
+    repeated = present.duplicated(keep="first")
+    if not repeated.any():
+        return []
+    values = set(present[repeated])
+    first = {v: row for row, v in present[~repeated & present.isin(values)].items()}
+    out = []
+    for row, value in present[repeated].items():
+        try:
+            source = resolve_image(opts.images, frame.at[row, schema.image_column], opts.ext)[0]
+        except ValueError:
+            source = ""
+        out.append((int(row), value, source,
+                    f"the same id as row {first[value]}; ids must be unique so that each "
+                    "prediction maps back to one row"))
+    return out
+
+
 def _run(tasks: list[ShardTask], opts: WriteOptions, total_rows: int) -> list[ShardResult]:
     """Writes the shards in parallel (each worker whole shards), with a progress bar."""
-    from tqdm.auto import tqdm
+    # Plain tqdm: tqdm.auto warns in notebooks without ipywidgets.
+    from tqdm import tqdm
 
     results, todo = [], []
     for task in tasks:
@@ -409,27 +540,59 @@ def write_frame(frame: pd.DataFrame, out_dir: str | os.PathLike, *,
                           label=opts.label, multi_label=opts.multi_label,
                           multi_label_sep=opts.multi_label_sep, columns=opts.columns)
     frame = frame.reset_index(drop=True)
-    seed = opts.seed if opts.seed is not None else secrets.randbelow(2**31)
-    opts = replace(opts, seed=seed, id_column=id_column, image_column=image_column)
+    opts = replace(opts, id_column=id_column, image_column=image_column)
     return _write(frame, os.path.abspath(os.fspath(out_dir)), schema, opts)
 
 
 def _write(frame: pd.DataFrame, out_dir: str, schema: Schema, opts: WriteOptions) -> Manifest:
+    """Takes the directory's lock, writes, and on a bad row leaves the directory as it was."""
+    created = not os.path.exists(out_dir)
+    if not created and not os.path.isdir(out_dir):
+        raise OptionError(f"`out_dir` {out_dir!r} exists and is not a directory.")
+    os.makedirs(out_dir, exist_ok=True)
+    try:
+        with _lock(out_dir):
+            return _write_locked(frame, out_dir, schema, opts)
+    except SourceError:
+        if created:
+            with contextlib.suppress(OSError):
+                os.rmdir(out_dir)   # only when empty
+        raise
+
+
+def _write_locked(frame: pd.DataFrame, out_dir: str, schema: Schema,
+                  opts: WriteOptions) -> Manifest:
     _check_out_dir(out_dir, opts.resume)
+    run_file = os.path.join(out_dir, RUN_NAME)
+    seed = opts.seed
+    if seed is None and opts.resume:
+        seed = _previous_seed(run_file)
     done = find_manifest(out_dir)
     if opts.resume and done:
         manifest = load_manifest(out_dir)
-        if all(manifest.options.get(k) == v for k, v in opts.to_json().items()
-               if k in _OUTPUT_OPTIONS):
+        wanted = {**opts.to_json(), "seed": manifest.options.get("seed") if seed is None else seed}
+        if all(manifest.options.get(k) == v for k, v in wanted.items() if k in _OUTPUT_OPTIONS):
             log.info("%s is already complete; nothing to resume", out_dir)
+            _finish(out_dir, [manifest.directory] + [os.path.join(out_dir, n) for n in manifest.splits])
             return manifest
         raise OptionError(f"`out_dir` {out_dir!r} already holds a complete dataset written with "
                           "other options; delete it or choose another directory.")
-    duplicates = int(frame[schema.id_column].duplicated().sum())
-    if duplicates:
-        first = frame[schema.id_column][frame[schema.id_column].duplicated()].head(3).tolist()
-        log.warning("%d rows repeat an id already seen (e.g. %s); ids should be unique so "
-                    "predictions map back to one row", duplicates, ", ".join(map(str, first)))
+    opts = replace(opts, seed=secrets.randbelow(2**31) if seed is None else seed)
+    run_id = secrets.token_hex(8)
+    _atomic_write_text(run_file, json.dumps({"run": run_id, "seed": opts.seed, "pid": os.getpid()}))
+
+    source_rows = len(frame)
+    skipped = _duplicates(frame, schema, opts)
+    if skipped:
+        row, value, source, reason = skipped[0]
+        if opts.on_error == "raise":
+            os.remove(run_file)
+            raise SourceError(row, value, source or None, reason)
+        log.warning("%d rows repeat the id of an earlier row (e.g. %s); skipped them and listed "
+                    "them in %s", len(skipped), ", ".join(repr(s[1]) for s in skipped[:3]),
+                    ERRORS_NAME)
+        frame = frame.drop(index=[s[0] for s in skipped])
+    duplicates = len(skipped)
 
     splits = opts.split or {DEFAULT_SPLIT: 1.0}
     split_names = list(splits)
@@ -450,61 +613,83 @@ def _write(frame: pd.DataFrame, out_dir: str, schema: Schema, opts: WriteOptions
     for k, name in enumerate(split_names):
         directory = os.path.join(out_dir, name) if opts.split else out_dir
         directories[name] = directory
+        # Positions in `frame`; its index keeps the source row numbers for error reports.
         rows = order_rows(np.flatnonzero(assignment == k), opts.shuffle, opts.seed + k)
         for spec in plan_split(name, rows, sizes[rows], shard_size=opts.shard_size,
                                num_shards=opts.num_shards, compression=opts.compression):
-            tasks.append(ShardTask(directory, spec, frame.loc[list(spec.rows), columns], schema,
+            tasks.append(ShardTask(directory, spec, frame.iloc[list(spec.rows)][columns], schema,
                                    opts.images, opts.ext, image_options, opts.compression,
-                                   opts.on_error, opts.multi_label_sep, fingerprint))
+                                   opts.on_error, opts.multi_label_sep, fingerprint,
+                                   run_file, run_id))
     for directory in directories.values():
         os.makedirs(directory, exist_ok=True)
+    all_dirs = list(dict.fromkeys([out_dir, *directories.values()]))
+    if opts.resume:
+        _remove_leftovers(all_dirs, tasks)
     log.info("converting %d rows into %d shards (%s)", len(frame), len(tasks),
              ", ".join(f"{n}: {int(np.sum(assignment == k))} rows" for k, n in enumerate(split_names)))
 
-    with _lock(out_dir):
-        try:
-            results = _run(tasks, opts, len(frame))
-        except BaseException:
-            _cleanup_temporaries(list(directories.values()))
-            raise
-        by_file = {(r.split, r.file): r for r in results}
-        skipped = [s for r in results for s in r.skipped]
-        error_path = os.path.join(out_dir, ERRORS_NAME)
-        if skipped:
-            _write_errors(error_path, skipped)
-        elif os.path.exists(error_path):
-            os.remove(error_path)
-        manifests = {}
-        for k, name in enumerate(split_names):
-            ordered = [by_file[(t.spec.split, t.spec.file)] for t in tasks if t.spec.split == name]
-            manifests[name] = Manifest(
-                directory=directories[name], schema=schema,
-                shards=tuple(r.info() for r in ordered),
-                records=sum(r.records for r in ordered),
-                source_rows=int(np.sum(assignment == k)),
-                skipped=sum(len(r.skipped) for r in ordered),
-                compression=opts.compression, split=name, image=_image_facts(ordered),
-                options=options_json, version=__version__)
-        if opts.split:
-            for manifest in manifests.values():
-                write_manifest(manifest)
-            top = Manifest(
-                directory=out_dir, schema=schema,
-                shards=tuple(replace(s, file=f"{m.split}/{s.file}")
-                             for m in manifests.values() for s in m.shards),
-                records=sum(m.records for m in manifests.values()), source_rows=len(frame),
-                skipped=len(skipped), compression=opts.compression, split=None,
-                splits={n: m.records for n, m in manifests.items()},
-                image=_image_facts(results), options=options_json, version=__version__)
-        else:
-            top = replace(manifests[DEFAULT_SPLIT], split=None)
-        write_manifest(top)
-        for r in results:
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(_done_path(directories[r.split], r.file))
+    try:
+        results = _run(tasks, opts, len(frame))
+    except SourceError:
+        _abandon(out_dir, all_dirs, tasks)
+        raise
+    except BaseException:
+        # Interrupted or failed for another reason: complete shards stay for --resume.
+        _cleanup_temporaries(all_dirs)
+        raise
+    by_file = {(r.split, r.file): r for r in results}
+    skipped += [s for r in results for s in r.skipped]
+    error_path = os.path.join(out_dir, ERRORS_NAME)
     if skipped:
-        log.warning("skipped %d of %d rows (see %s)", len(skipped), len(frame), error_path)
+        _write_errors(error_path, skipped)
+    elif os.path.exists(error_path):
+        os.remove(error_path)
+    for directory in all_dirs:
+        _fsync_dir(directory)
+    manifests = {}
+    for k, name in enumerate(split_names):
+        ordered = [by_file[(t.spec.split, t.spec.file)] for t in tasks if t.spec.split == name]
+        manifests[name] = Manifest(
+            directory=directories[name], schema=schema,
+            shards=tuple(r.info() for r in ordered),
+            records=sum(r.records for r in ordered),
+            source_rows=int(np.sum(assignment == k)),
+            skipped=sum(len(r.skipped) for r in ordered),
+            compression=opts.compression, split=name, image=_image_facts(ordered),
+            options=options_json, version=__version__)
+    if opts.split:
+        for manifest in manifests.values():
+            write_manifest(manifest)
+        top = Manifest(
+            directory=out_dir, schema=schema,
+            shards=tuple(replace(s, file=f"{m.split}/{s.file}")
+                         for m in manifests.values() for s in m.shards),
+            records=sum(m.records for m in manifests.values()), source_rows=source_rows,
+            skipped=len(skipped), compression=opts.compression, split=None,
+            splits={n: m.records for n, m in manifests.items()},
+            image=_image_facts(results), options=options_json, version=__version__,
+            duplicates=duplicates)
+    else:
+        top = replace(manifests[DEFAULT_SPLIT], split=None, source_rows=source_rows,
+                      skipped=len(skipped), duplicates=duplicates)
+    write_manifest(top)
+    _finish(out_dir, all_dirs)
+    if skipped:
+        log.warning("skipped %d of %d rows (see %s)", len(skipped), source_rows, error_path)
     return top
+
+
+def _finish(out_dir: str, directories: list[str]) -> None:
+    """Removes the journal of a complete run: .done.json marks and the run file."""
+    for directory in directories:
+        with contextlib.suppress(FileNotFoundError):
+            for name in os.listdir(directory):
+                if name.startswith(".") and name.endswith(_DONE_SUFFIX):
+                    with contextlib.suppress(OSError):
+                        os.remove(os.path.join(directory, name))
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(os.path.join(out_dir, RUN_NAME))
 
 
 def write_folder(root: str | os.PathLike, out_dir: str | os.PathLike, **options: Any) -> Manifest:
