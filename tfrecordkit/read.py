@@ -26,6 +26,7 @@ DEFAULT_CYCLE_LENGTH = 16
 _UNBATCHED_CHUNK = 64     # records parsed at once when the caller asks for no batching
 LABEL_MODES = ("int", "categorical")
 DTYPES = ("float32", "uint8")
+ON_CORRUPT = ("raise", "skip")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class ReadOptions:
     shuffle_buffer: int | None = None
     cache: bool | str = False
     drop_remainder: bool = False
+    on_corrupt: str = "raise"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_size", parse_image_size(self.image_size))
@@ -53,7 +55,7 @@ class ReadOptions:
             raise OptionError(f"`batch_size` must be a positive integer or None; "
                               f"received batch_size={self.batch_size!r}.")
         for name, choices in (("label_mode", LABEL_MODES), ("dtype", DTYPES),
-                              ("resize_mode", RESIZE_MODES)):
+                              ("resize_mode", RESIZE_MODES), ("on_corrupt", ON_CORRUPT)):
             if getattr(self, name) not in choices:
                 raise OptionError(f"`{name}` must be one of {', '.join(map(repr, choices))}; "
                                   f"received {name}={getattr(self, name)!r}.")
@@ -111,6 +113,8 @@ def _records(manifest: Manifest, opts: ReadOptions, ordered: bool):
     """Serialized records of every shard: in record order, or files and records shuffled."""
     import tensorflow as tf
 
+    if opts.on_corrupt == "skip":
+        return _records_skipping_damage(manifest, opts, ordered)
     files = manifest.files
     for f in files:
         if not tf.io.gfile.exists(f):
@@ -128,6 +132,84 @@ def _records(manifest: Manifest, opts: ReadOptions, ordered: bool):
             cycle_length=min(len(files), DEFAULT_CYCLE_LENGTH), block_length=1,
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     return ds.apply(tf.data.experimental.assert_cardinality(manifest.records))
+
+
+class _DamageLog:
+    """Counts and logs, from inside the pipeline, the shards and records `on_corrupt="skip"`
+    left out: called through tf.py_function once per shard per epoch, never per record."""
+
+    def __init__(self, directory: str):
+        self.directory = directory
+        self.shards_skipped = 0
+        self.records_skipped = 0
+
+    def readable(self, path, expected) -> bool:
+        import tensorflow as tf
+
+        name = path.numpy().decode()
+        try:
+            with tf.io.gfile.GFile(name, "rb") as f:
+                f.read(1)
+            return True
+        except (tf.errors.OpError, OSError) as e:
+            self.shards_skipped += 1
+            self.records_skipped += int(expected)
+            log.warning("skipped shard %s and its %d records: it cannot be opened (%s); "
+                        "run `tfrecordkit verify %s`", name, int(expected),
+                        getattr(e, "message", e), self.directory)
+            return False
+
+    def finished(self, path, read, expected, readable) -> bool:
+        read, expected = int(read), int(expected)
+        if bool(readable) and read < expected:
+            self.records_skipped += expected - read
+            log.warning("skipped %d of the %d records of %s: record %d is corrupt or the file "
+                        "ends there, and TensorFlow cannot read on past it; run `tfrecordkit "
+                        "verify %s` to see the damage", expected - read, expected,
+                        path.numpy().decode(), read, self.directory)
+        return False
+
+
+def _records_skipping_damage(manifest: Manifest, opts: ReadOptions, ordered: bool):
+    """Serialized records, reading past damaged shards instead of failing the epoch.
+
+    Each shard is its own TFRecordDataset inside an interleave, with ignore_errors: after a
+    read error TensorFlow moves on to the next file, so damage ends only its own shard
+    (a CRC error, a cut, or a damaged gzip stream lose the rest of that shard). A file that
+    cannot be opened is different: TFRecordDataset retries it forever and ignore_errors
+    spins (tensorflow#25700, still so in TF 2.21), so each shard is checked right before
+    it is opened and left out when it cannot be. At each shard's end the records read are
+    compared with dataset.json and the shortfall is logged. The record count is then not
+    known in advance, so the dataset's cardinality is unknown.
+    """
+    import tensorflow as tf
+
+    compression = "GZIP" if manifest.compression == "gzip" else ""
+    damage = _DamageLog(manifest.directory)
+
+    def one_shard(path, expected):
+        readable = tf.reshape(tf.py_function(damage.readable, [path, expected], tf.bool), [])
+        names = tf.boolean_mask(tf.reshape(path, [1]), tf.reshape(readable, [1]))
+        records = tf.data.TFRecordDataset(names, compression_type=compression).ignore_errors()
+        end = tf.data.Dataset.from_tensors((tf.constant(b""), tf.constant(True)))
+        marked = records.map(lambda r: (r, tf.constant(False))).concatenate(end).enumerate()
+
+        def keep(i, item):
+            return tf.cond(item[1], lambda: tf.reshape(tf.py_function(
+                damage.finished, [path, i, expected, readable], tf.bool), []),
+                lambda: tf.constant(True))
+
+        return marked.filter(keep).map(lambda i, item: item[0])
+
+    files = manifest.files
+    ds = tf.data.Dataset.from_tensor_slices(
+        (files, tf.constant([s.records for s in manifest.shards], tf.int64)))
+    if ordered or len(files) == 1:
+        return ds.flat_map(one_shard)
+    ds = ds.shuffle(len(files), seed=opts.seed, reshuffle_each_iteration=True)
+    return ds.interleave(one_shard, cycle_length=min(len(files), DEFAULT_CYCLE_LENGTH),
+                         block_length=1, num_parallel_calls=tf.data.AUTOTUNE,
+                         deterministic=opts.seed is not None)
 
 
 def _parse_spec(manifest: Manifest, labels: list[str], with_image: bool, with_id: bool):
@@ -343,6 +425,8 @@ def build(manifest: Manifest, opts: ReadOptions, *, labels: Sequence[str], ids: 
 
         ds = ds.unbatch().map(decode_element, num_parallel_calls=tf.data.AUTOTUNE,
                               deterministic=deterministic)
+        if opts.on_corrupt == "skip":   # an image that does not decode: drop it, TF logs it
+            ds = ds.ignore_errors(log_warning=True)
         if opts.batch_size is not None:
             ds = ds.batch(opts.batch_size, drop_remainder=opts.drop_remainder)
     elif opts.batch_size is None:
@@ -361,7 +445,7 @@ def _known_cardinality(ds, manifest: Manifest, opts: ReadOptions):
     """Unbatching forgets how many elements there are; the manifest knows."""
     import tensorflow as tf
 
-    if opts.repeat is True:
+    if opts.repeat is True or opts.on_corrupt == "skip":
         return ds
     epochs = 1 if not opts.repeat else int(opts.repeat)
     records = manifest.records * epochs
@@ -379,7 +463,7 @@ def read(path: str | os.PathLike, *, split: str | None = None, batch_size: int |
          label_mode: str = "int", shuffle: bool = True, repeat: bool | int = False,
          seed: int | None = None, dtype: str = "float32", channels: int = 3,
          resize_mode: str = "stretch", shuffle_buffer: int | None = None,
-         cache: bool | str = False, drop_remainder: bool = False):
+         cache: bool | str = False, drop_remainder: bool = False, on_corrupt: str = "raise"):
     """A `tf.data.Dataset` of ``(images, labels)`` batches from a dataset directory.
 
     Args:
@@ -405,13 +489,17 @@ def read(path: str | os.PathLike, *, split: str | None = None, batch_size: int |
         cache: True to cache the serialized records in memory after the first epoch,
             or a file path to cache on disk.
         drop_remainder: drop the last partial batch.
+        on_corrupt: "raise" (default) fails the epoch at a corrupt record or a missing
+            shard; "skip" reads on past them and logs, per shard and epoch, how many
+            records were left out (a corrupt record loses the rest of its shard), and drops
+            images that do not decode. The dataset's cardinality is then unknown.
 
     Example:
         >>> train = tfk.read("out/train", batch_size=64, image_size=128, seed=0)
         >>> model.fit(train, validation_data=tfk.read("out/val", shuffle=False), epochs=5)
     """
     opts = ReadOptions(batch_size, image_size, label_mode, shuffle, repeat, seed, dtype,
-                       channels, resize_mode, shuffle_buffer, cache, drop_remainder)
+                       channels, resize_mode, shuffle_buffer, cache, drop_remainder, on_corrupt)
     manifest = _load(path, split)
     return build(manifest, opts, labels=_label_names(manifest, label))
 

@@ -67,42 +67,90 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def _scan_file(file: str) -> Iterator[tuple[int, int, bytes | None, str | None]]:
-    """(record, offset, data, problem) per record; goes on past a bad data CRC, and stops
-    only where a damaged length makes the rest of the file unreadable."""
-    record, offset = 0, 0
+class _Scan:
+    """How a file's scan ended: records framed (good or not), end offset, whether it read on
+    to the end of the file, and the .idx entries it could trust."""
+
+    def __init__(self, index: list[tuple[int, int]] | None):
+        self.index = index
+        self.records = 0
+        self.end = 0
+        self.complete = True
+
+
+def _read_index(file: str) -> list[tuple[int, int]] | None:
     try:
-        with open_stream(file, detect_compression(file)) as stream:
+        with open(file + ".idx", encoding="ascii") as f:
+            return [(int(a), int(b)) for a, b in (line.split() for line in f if line.strip())]
+    except (OSError, ValueError):
+        return None
+
+
+def _scan_file(file: str, scan: _Scan) -> Iterator[tuple[int, int, bytes | None, str | None]]:
+    """(record, offset, data, problem) per record. Goes on past a bad data CRC; past a damaged
+    length or a cut record it goes on at the next record the .idx names, and stops only
+    where there is no such index (the rest of the file cannot be framed without one)."""
+    record, offset = 0, 0
+    index = scan.index
+    try:
+        kind = detect_compression(file)
+    except OSError as e:
+        scan.complete = False
+        yield record, offset, None, f"file cannot be read ({e.strerror or e})"
+        return
+    try:
+        with open_stream(file, kind) as stream:
             while True:
+                scan.records, scan.end = record, offset
+                if index is not None and record < len(index) and index[record][0] != offset:
+                    index = scan.index = None   # the index disagrees with the file; trust neither
                 header = _read_exact(stream.read, HEADER_SIZE)
                 if not header:
                     return
+                problem, length = None, None
                 if len(header) < HEADER_SIZE:
-                    yield record, offset, None, "file ends inside the record header"
-                    return
-                length, stored = _HEADER.unpack(header)
-                if masked_crc32c(header[:8]) != stored:
-                    yield record, offset, None, "length CRC mismatch; the rest of the file is unreadable"
-                    return
-                data = _read_exact(stream.read, length)
-                footer = _read_exact(stream.read, FOOTER_SIZE)
-                if len(data) < length or len(footer) < FOOTER_SIZE:
-                    yield record, offset, None, "file ends inside the record"
-                    return
-                if masked_crc32c(data) != _U32.unpack(footer)[0]:
-                    yield record, offset, None, "data CRC mismatch"
+                    problem = "file ends inside the record header"
                 else:
-                    yield record, offset, data, None
-                record += 1
-                offset += length + HEADER_SIZE + FOOTER_SIZE
-    except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as e:
-        yield record, offset, None, f"compressed stream is damaged ({e})"
+                    length, stored = _HEADER.unpack(header)
+                    if masked_crc32c(header[:8]) != stored:
+                        problem = "length CRC mismatch"
+                if problem is None:
+                    data = _read_exact(stream.read, length)
+                    footer = _read_exact(stream.read, FOOTER_SIZE)
+                    if len(data) < length or len(footer) < FOOTER_SIZE:
+                        problem = "file ends inside the record"
+                    else:
+                        bad = masked_crc32c(data) != _U32.unpack(footer)[0]
+                        yield record, offset, None if bad else data, "data CRC mismatch" if bad else None
+                        record += 1
+                        offset += length + HEADER_SIZE + FOOTER_SIZE
+                        continue
+                # The length cannot be trusted: only the index knows where the next record is
+                # (a file that ends inside a record has no next one).
+                following = [] if length is None or problem.startswith("file ends") else \
+                    [(r, o) for r, (o, _) in enumerate(index or ()) if o > offset]
+                if not following:
+                    scan.complete = False
+                    yield record, offset, None, problem + (
+                        "" if problem.startswith("file ends") else
+                        "; the rest of the file is unreadable")
+                    return
+                yield record, offset, None, problem + "; reading on at the next record in the .idx"
+                record, offset = following[0]
+                stream.seek(offset)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        scan.complete = False
+        yield record, offset, None, f"compressed stream is damaged ({e}); the rest of the file is unreadable"
+    except OSError as e:
+        scan.complete = False
+        yield record, offset, None, f"file cannot be read ({e.strerror or e}); the rest is unchecked"
 
 
 def _image_problem(data: bytes) -> str | None:
     from PIL import Image
 
     from .example import decode_example
+    from .images import check_png
 
     try:
         features = decode_example(data)
@@ -117,33 +165,68 @@ def _image_problem(data: bytes) -> str | None:
         if len(encoded[1][0]) != height * width * channels:
             return "raw image size does not match its height, width and channels"
         return None
+    data = encoded[1][0]
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        problem = check_png(data)   # Pillow skips the checks TensorFlow's decoder makes
+        if problem:
+            return f"image does not decode ({problem})"
     try:
-        with Image.open(io.BytesIO(encoded[1][0])) as image:
+        with Image.open(io.BytesIO(data)) as image:
             image.load()
     except Exception as e:
         return f"image does not decode ({type(e).__name__}: {e})"
     return None
 
 
+def _targets(path: str | os.PathLike) -> list[tuple[str, int | None]]:
+    """Files to check, with the record count dataset.json lists for each (None without one)."""
+    if find_manifest(path):
+        manifest = load_manifest(path)
+        return [(f, s.records) for f, s in zip(manifest.files, manifest.shards)]
+    return [(f, None) for f in expand_paths(path)]
+
+
 def verify(path: str | os.PathLike, *, decode_images: bool = False) -> VerifyReport:
     """Checks every record's length and data CRCs, and with `decode_images` every image.
 
     Keeps going past corrupt records; each is reported with file, record number and byte
-    offset (in the uncompressed stream for compressed files).
+    offset (in the uncompressed stream for compressed files). Past a damaged length it reads
+    on where the shard's .idx says the next record starts. A shard that is missing, or that
+    holds fewer records than dataset.json or its .idx lists (cut at a record boundary, which
+    no CRC can see), is reported too.
 
     Example:
         >>> report = tfk.verify("out/train")
         >>> report.ok, report.records_ok
         (True, 1438)
     """
-    report = VerifyReport(files=expand_paths(path))
-    for file in report.files:
-        for record, offset, data, problem in _scan_file(file):
+    targets = _targets(path)
+    report = VerifyReport(files=[f for f, _ in targets])
+    for file, expected in targets:
+        def bad(record: int, offset: int, reason: str) -> None:
+            report.corrupt.append({"file": file, "record": record, "offset": offset,
+                                   "reason": reason})
+
+        if not os.path.isfile(file):
+            bad(0, 0, "file is missing" + (" (listed in dataset.json)" if expected is not None else ""))
+            continue
+        scan = _Scan(_read_index(file))
+        for record, offset, data, problem in _scan_file(file, scan):
             if problem is None and decode_images:
                 problem = _image_problem(data)
             if problem is None:
                 report.records_ok += 1
             else:
-                report.corrupt.append({"file": file, "record": record, "offset": offset,
-                                       "reason": problem})
+                bad(record, offset, problem)
+        if not scan.complete:
+            continue
+        if expected is not None and scan.records != expected:
+            bad(scan.records, scan.end, f"file holds {scan.records} records but dataset.json "
+                f"lists {expected}" + (" (cut short at a record boundary)"
+                                       if scan.records < expected else ""))
+        elif scan.index is not None and scan.records != len(scan.index):
+            bad(scan.records, scan.end, f"file holds {scan.records} records but its .idx lists "
+                f"{len(scan.index)}" + (" (cut short at a record boundary)"
+                                        if scan.records < len(scan.index) else
+                                        "; rewrite it with `tfrecordkit index --force`"))
     return report
