@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 32
 # Records held for shuffling: enough for a good shuffle, bounded in memory by bytes.
-SHUFFLE_BUFFER_BYTES = 256 << 20
+SHUFFLE_BUFFER_BYTES = 32 << 20
 MIN_SHUFFLE_BUFFER = 1024
 DEFAULT_CYCLE_LENGTH = 16
 _UNBATCHED_CHUNK = 64     # records parsed at once when the caller asks for no batching
@@ -241,34 +241,25 @@ def _raw_size(manifest: Manifest) -> tuple[int, int] | None:
 
 
 def _resizer(opts: ReadOptions, size: tuple[int, int] | None):
-    """image (uint8 or float, [h, w, c]) -> float32 [height, width, c], or as it is."""
+    """fit(image, antialias): image [h, w, c] -> float32 [height, width, c] by
+    `opts.resize_mode`, or the image as it is when no size is asked for."""
     import tensorflow as tf
 
-    def fit(image):
+    def fit(image, antialias: bool):
         if size is None:
             return image
         height, width = size
-        shape = tf.shape(image)
-        h, w = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
-        same = tf.logical_and(tf.equal(shape[0], height), tf.equal(shape[1], width))
-        # Antialiasing doubles the cost of a resize; it only matters when shrinking more
-        # than 2x, which JPEG decoding at reduced scale (below) mostly avoids.
-        shrink = tf.maximum(h / height, w / width) > 2.0
-
-        def resize(img, antialias):
-            if opts.resize_mode == "pad":
-                return tf.image.resize_with_pad(img, height, width, antialias=antialias)
-            if opts.resize_mode == "crop":
-                scale = tf.maximum(height / h, width / w)
-                crop_h = tf.minimum(shape[0], tf.cast(tf.math.ceil(height / scale), tf.int32))
-                crop_w = tf.minimum(shape[1], tf.cast(tf.math.ceil(width / scale), tf.int32))
-                img = tf.image.crop_to_bounding_box(img, (shape[0] - crop_h) // 2,
-                                                    (shape[1] - crop_w) // 2, crop_h, crop_w)
-            return tf.image.resize(img, size, antialias=antialias)
-
-        return tf.case([(same, lambda: tf.cast(image, tf.float32)),
-                        (shrink, lambda: resize(image, True))],
-                       default=lambda: resize(image, False))
+        if opts.resize_mode == "pad":
+            return tf.image.resize_with_pad(image, height, width, antialias=antialias)
+        if opts.resize_mode == "crop":
+            shape = tf.shape(image)
+            h, w = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
+            scale = tf.maximum(height / h, width / w)
+            crop_h = tf.minimum(shape[0], tf.cast(tf.math.ceil(height / scale), tf.int32))
+            crop_w = tf.minimum(shape[1], tf.cast(tf.math.ceil(width / scale), tf.int32))
+            image = tf.image.crop_to_bounding_box(image, (shape[0] - crop_h) // 2,
+                                                  (shape[1] - crop_w) // 2, crop_h, crop_w)
+        return tf.image.resize(image, size, antialias=antialias)
 
     return fit
 
@@ -306,7 +297,8 @@ def _raw_batch_decoder(opts: ReadOptions, stored: tuple[int, int], size):
         images = _set_channels(tf.reshape(tf.io.decode_raw(encoded, tf.uint8), [-1, h, w, 3]),
                                opts.channels)
         if size is not None and tuple(size) != (h, w):
-            images = tf.map_fn(fit, images, fn_output_signature=tf.float32)
+            images = tf.map_fn(lambda image: fit(image, True), images,
+                               fn_output_signature=tf.float32)
         out = size or (h, w)
         return tf.ensure_shape(finish(images), [None, out[0], out[1], opts.channels])
 
@@ -314,29 +306,45 @@ def _raw_batch_decoder(opts: ReadOptions, stored: tuple[int, int], size):
 
 
 def _image_decoder(opts: ReadOptions, size):
-    """One encoded image -> [H, W, C]. JPEGs are decoded at 1/2, 1/4 or 1/8 scale (DCT
-    scaling, nearly free) when that still covers the target size."""
+    """One encoded image -> [H, W, C].
+
+    JPEGs are decoded at 1/2, 1/4 or 1/8 scale (DCT scaling, nearly free) when that still
+    covers the target size, which leaves less than a 2x shrink on the shorter side, so a
+    plain bilinear resize follows (antialiasing would double the cost of every image).
+    Other formats are resized with antialiasing, and kept exactly when already the size.
+    """
     import tensorflow as tf
 
     fit, finish = _resizer(opts, size), _finisher(opts)
     channels = opts.channels
 
-    def decode(encoded, height, width):
-        def generic():
-            image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
-            image.set_shape([None, None, channels])
-            return image
+    def decode_any(encoded):
+        image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
+        image.set_shape([None, None, channels])
+        return image
 
+    def decode(encoded, height, width):
         if size is None:
-            return finish(generic())
+            return finish(decode_any(encoded))
+
+        def other():
+            image = decode_any(encoded)
+            shape = tf.shape(image)
+            same = tf.logical_and(tf.equal(shape[0], size[0]), tf.equal(shape[1], size[1]))
+            return tf.cond(same, lambda: tf.cast(image, tf.float32), lambda: fit(image, True))
+
+        def jpeg():
+            scale = tf.minimum(height // size[0], width // size[1])
+            step = tf.add_n([tf.cast(scale >= r, tf.int32) for r in (2, 4, 8)])  # ratio 2**step
+            image = tf.switch_case(step, [
+                lambda r=r: tf.ensure_shape(tf.io.decode_jpeg(encoded, channels=channels, ratio=r),
+                                            [None, None, channels]) for r in (1, 2, 4, 8)])
+            return fit(image, False)
+
         is_jpeg = tf.equal(tf.strings.substr(encoded, 0, 3), b"\xff\xd8\xff")
-        scale = tf.minimum(height // size[0], width // size[1])
-        step = tf.add_n([tf.cast(scale >= r, tf.int32) for r in (2, 4, 8)])   # ratio 2**step
-        jpeg = [lambda r=r: tf.ensure_shape(tf.io.decode_jpeg(encoded, channels=channels, ratio=r),
-                                            [None, None, channels]) for r in (1, 2, 4, 8)]
-        image = tf.cond(is_jpeg, lambda: tf.switch_case(step, jpeg), generic)
-        # tf.case loses the static size; Keras and users build on element_spec.
-        return tf.ensure_shape(finish(fit(image)), [size[0], size[1], channels])
+        image = tf.cond(is_jpeg, jpeg, other)
+        # Branches lose the static size; Keras and users build on element_spec.
+        return tf.ensure_shape(finish(image), [size[0], size[1], channels])
 
     return decode
 
@@ -485,7 +493,8 @@ def read(path: str | os.PathLike, *, split: str | None = None, batch_size: int |
             rescales on the GPU.
         channels: 3 (RGB) or 1 (greyscale).
         resize_mode: "stretch", "crop" (centre crop to the aspect ratio) or "pad".
-        shuffle_buffer: records in the shuffle buffer; default about 256 MB worth.
+        shuffle_buffer: records in the shuffle buffer; default about 32 MB worth (at
+            least 1024 records); files are shuffled and interleaved as well.
         cache: True to cache the serialized records in memory after the first epoch,
             or a file path to cache on disk.
         drop_remainder: drop the last partial batch.

@@ -5,6 +5,7 @@ path safely inside that root.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import unicodedata
@@ -90,6 +91,12 @@ def list_folder(root: str | os.PathLike) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[FOLDER_ID, FOLDER_LABEL])
 
 
+@functools.lru_cache(maxsize=64)
+def _realpath(root: str) -> str:
+    """The image root's real path, resolved once per root rather than once per row."""
+    return os.path.realpath(root)
+
+
 def resolve_image(root: str, value: object, ext: str | None) -> tuple[str, str]:
     """The absolute path of a row's image and its path relative to `root`.
 
@@ -119,7 +126,7 @@ def resolve_image(root: str, value: object, ext: str | None) -> tuple[str, str]:
     if ".." in rel.parts:
         raise ValueError(f"image path {text!r} leads outside the image root")
     path, rel = _find(root, rel, ext)
-    real_root = os.path.realpath(root)
+    real_root = _realpath(root)
     real = os.path.realpath(path)
     if os.path.commonpath([real_root, real]) != real_root:
         raise ValueError(f"image path {text!r} resolves outside the image root (symbolic link?)")
@@ -129,6 +136,9 @@ def resolve_image(root: str, value: object, ext: str | None) -> tuple[str, str]:
 def _find(root: str, rel: PurePosixPath, ext: str | None) -> tuple[str, PurePosixPath]:
     """The first existing file among `rel`, its extension guesses and its other Unicode
     normal forms; `rel` itself when none exists (the read then reports it missing)."""
+    first = os.path.join(root, *rel.parts)
+    if os.path.lexists(first):   # the common case, without building the alternatives
+        return first, rel
     forms = [rel] + [PurePosixPath(unicodedata.normalize(f, str(rel))) for f in ("NFC", "NFD")]
     guesses = () if ext or rel.suffix.lower() in IMAGE_EXTENSIONS else \
         IMAGE_EXTENSIONS + tuple(e.upper() for e in IMAGE_EXTENSIONS)
