@@ -110,19 +110,24 @@ def main() -> None:
     import tfrecordkit as tfk
     from tfrecordkit.bench import bench
 
-    shards = os.path.join(args.work, "shards-keep")
-    raw = os.path.join(args.work, "shards-raw128")
-    if not os.path.exists(os.path.join(shards, "dataset.json")):
-        shutil.rmtree(shards, ignore_errors=True)
-        tfk.convert(photos, shards, progress=False)
-    if not os.path.exists(os.path.join(raw, "dataset.json")):
-        shutil.rmtree(raw, ignore_errors=True)
-        tfk.convert(photos, raw, image_size=128, image_format="raw", progress=False)
+    datasets = {"keep": {}, "jpeg128": {"image_size": 128, "image_format": "jpeg"},
+                "raw128": {"image_size": 128, "image_format": "raw"}}
+    paths = {}
+    for name, options in datasets.items():
+        paths[name] = os.path.join(args.work, f"shards-{name}")
+        if not os.path.exists(os.path.join(paths[name], "dataset.json")):
+            shutil.rmtree(paths[name], ignore_errors=True)
+            tfk.convert(photos, paths[name], progress=False, **options)
     import tensorflow as tf
 
     print(f"read, float32 128x128 batches of 32, {args.read_images} images each "
           f"(TensorFlow {tf.__version__}):")
-    print(bench(shards, raw_path=raw, images=args.read_images).to_string(index=False))
+    more = {"(d2) tfk.read, JPEG shards pre-resized to 128": paths["jpeg128"],
+            "(e) tfk.read, raw shards pre-resized to 128": paths["raw128"]}
+    table = bench(paths["keep"], more=more, images=args.read_images)
+    table["loader"] = table["loader"].str.replace("(d) tfk.read, jpeg shards",
+                                                  "(d) tfk.read, JPEG shards of the photos as they are")
+    print(table.to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -140,8 +140,11 @@ def compare(loaders: dict[str, Callable[[], Iterable]], images: int, batch_size:
 
 def bench(path: str | os.PathLike, *, batch_size: int = DEFAULT_BATCH_SIZE,
           image_size: int = DEFAULT_IMAGE_SIZE, images: int = DEFAULT_IMAGES,
-          raw_path: str | os.PathLike | None = None) -> pd.DataFrame:
+          more: dict[str, str | os.PathLike] | None = None) -> pd.DataFrame:
     """Images/s of `tfk.read` on `path`, beside the plain loaders over its source files.
+
+    `more` adds rows: label -> another dataset of the same images (say, pre-resized raw
+    or JPEG shards), also read with `tfk.read`.
 
     Example:
         >>> tfk.bench("photos_tfr", image_size=128)
@@ -161,8 +164,6 @@ def bench(path: str | os.PathLike, *, batch_size: int = DEFAULT_BATCH_SIZE,
         loaders["(c) tf.data over files"] = lambda: tf_data_files(files, labels, batch_size, image_size)
     fmt = manifest.image.get("format") or "mixed"
     loaders[f"(d) tfk.read, {fmt} shards"] = lambda: tfk_read(path, batch_size, image_size)
-    if raw_path is not None:
-        raw_size = load_manifest(raw_path).image.get("size")
-        loaders[f"(e) tfk.read, raw {raw_size[0]}x{raw_size[1]} shards"] = \
-            lambda: tfk_read(raw_path, batch_size, image_size)
+    for name, other in (more or {}).items():
+        loaders[name] = lambda other=other: tfk_read(other, batch_size, image_size)
     return compare(loaders, min(images, manifest.records), batch_size)
