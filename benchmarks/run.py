@@ -9,6 +9,7 @@ Makes `--photos` real photographs of a few hundred pixels (benchmarks/photos.py)
 - read: float32 128x128 batches of 32 from (a) a PyDataset with PIL, (b)
   image_dataset_from_directory, (c) tf.data over the files, (d) tfk.read on JPEG shards
   of the photos as they are, (e) tfk.read on raw shards pre-resized to 128x128.
+- predict: tfk.predict over the JPEG shards against model.predict on a PIL PyDataset.
 Ratios within one run are the result; absolute numbers on shared machines are noise.
 """
 from __future__ import annotations
@@ -127,7 +128,20 @@ def main() -> None:
     table = bench(paths["keep"], more=more, images=args.read_images)
     table["loader"] = table["loader"].str.replace("(d) tfk.read, jpeg shards",
                                                   "(d) tfk.read, JPEG shards of the photos as they are")
-    print(table.to_string(index=False))
+    print(table.to_string(index=False), "\n", flush=True)
+
+    import keras
+
+    from tfrecordkit.bench import predict_compare
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((128, 128, 3)),
+                              keras.layers.Conv2D(16, 3, strides=2, activation="relu"),
+                              keras.layers.Conv2D(32, 3, strides=2, activation="relu"),
+                              keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(9, activation="softmax")])
+    print(f"predict, a small CNN over all {args.photos} photos at 128x128:")
+    print(predict_compare(model, paths["keep"]).to_string(index=False))
 
 
 if __name__ == "__main__":

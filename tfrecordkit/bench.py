@@ -167,3 +167,52 @@ def bench(path: str | os.PathLike, *, batch_size: int = DEFAULT_BATCH_SIZE,
     for name, other in (more or {}).items():
         loaders[name] = lambda other=other: tfk_read(other, batch_size, image_size)
     return compare(loaders, min(images, manifest.records), batch_size)
+
+
+def _rss_mb() -> float:
+    try:
+        import psutil
+    except ImportError:
+        return float("nan")
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def predict_compare(model, path: str | os.PathLike, *, batch_size: int = DEFAULT_BATCH_SIZE,
+                    image_size: int = DEFAULT_IMAGE_SIZE) -> pd.DataFrame:
+    """`tfk.predict` over a whole dataset beside `model.predict` on a PIL PyDataset of the
+    same source files: images/s, and how much the process grew while predicting."""
+    from .keras import predict
+
+    files, labels, _ = source_files(path)
+
+    def pil():
+        import keras
+        from PIL import Image
+
+        class PilImages(keras.utils.PyDataset):
+            def __len__(self):
+                return math.ceil(len(files) / batch_size)
+
+            def __getitem__(self, index):
+                chunk = files[index * batch_size:(index + 1) * batch_size]
+                return np.stack([np.asarray(Image.open(f).convert("RGB").resize(
+                    (image_size, image_size), Image.BILINEAR), dtype=np.float32) / 255.0
+                    for f in chunk])
+
+        return model.predict(PilImages(), verbose=0)
+
+    runs = {"model.predict(PyDataset + PIL)": pil,
+            "tfk.predict(model, shards)": lambda: predict(model, path, batch_size=batch_size,
+                                                          image_size=image_size)}
+    rows = []
+    for name, run in runs.items():
+        before = _rss_mb()
+        start = time.perf_counter()
+        out = run()
+        seconds = time.perf_counter() - start
+        rows.append({"predict": name, "images": len(out), "seconds": round(seconds, 2),
+                     "images/s": round(len(out) / seconds, 1),
+                     "grew MB": round(_rss_mb() - before)})
+    table = pd.DataFrame(rows)
+    table["vs first"] = (table["images/s"] / table["images/s"].iloc[0]).round(2)
+    return table

@@ -1,0 +1,37 @@
+import numpy as np
+
+import tfrecordkit as tfk
+from tfrecordkit.bench import bench, predict_compare, source_files
+from tfrecordkit.cli import main
+
+
+def test_bench_runs_every_loader_on_the_same_images(tmp_path, folder, capsys):
+    out = tmp_path / "out"
+    tfk.write_folder(folder, out, seed=0, progress=False)
+    files, labels, root = source_files(out)
+    assert sorted(files) == sorted(str(p) for p in folder.glob("*/*.png")) and root == str(folder)
+    names = tfk.load_manifest(out).vocabularies["label"]
+    assert all(names[label] in path for path, label in zip(files, labels))
+    raw = tmp_path / "raw"
+    tfk.write_folder(folder, raw, image_size=8, image_format="raw", progress=False)
+    table = bench(out, batch_size=4, image_size=8, images=8, more={"(e) raw": raw})
+    assert table["loader"].tolist() == ["(a) PyDataset + PIL", "(b) image_dataset_from_directory",
+                                        "(c) tf.data over files", "(d) tfk.read, png shards",
+                                        "(e) raw"]
+    assert (table["images"] == 8).all() and (table["images/s"] > 0).all()
+    assert table["vs first"].iloc[0] == 1.0
+    assert main(["bench", str(out), "--batch-size", "4", "--image-size", "8", "--images", "8"]) == 0
+    assert "(d) tfk.read, png shards" in capsys.readouterr().out
+    assert main(["bench", str(out), "--images", "0"]) == 2
+
+
+def test_predict_compare_counts_every_image(tmp_path, folder):
+    import keras
+
+    out = tmp_path / "out"
+    tfk.write_folder(folder, out, progress=False)
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(3, activation="softmax")])
+    table = predict_compare(model, out, batch_size=5, image_size=8)
+    assert table["images"].tolist() == [24, 24]
+    assert np.isfinite(table["images/s"]).all()
