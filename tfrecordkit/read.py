@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 from .errors import DatasetError, OptionError
@@ -27,6 +28,8 @@ _UNBATCHED_CHUNK = 64     # records parsed at once when the caller asks for no b
 LABEL_MODES = ("int", "categorical")
 DTYPES = ("float32", "uint8")
 ON_CORRUPT = ("raise", "skip")
+# `service` without a protocol: TF's default protocol is grpc.
+_HOST_PORT = re.compile(r"^[^\s/:]+:\d+$")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,10 @@ class ReadOptions:
     cache: bool | str = False
     drop_remainder: bool = False
     on_corrupt: str = "raise"
+    num_workers: int | None = None
+    worker_index: int | None = None
+    service: str | None = None
+    service_job_name: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_size", parse_image_size(self.image_size))
@@ -71,6 +78,54 @@ class ReadOptions:
                                                 or self.shuffle_buffer < 1):
             raise OptionError(f"`shuffle_buffer` must be a positive integer or None; "
                               f"received shuffle_buffer={self.shuffle_buffer!r}.")
+        self._check_workers()
+        self._check_service()
+
+    def _check_workers(self) -> None:
+        n, i = self.num_workers, self.worker_index
+        if (n is None) != (i is None):
+            raise OptionError(f"`num_workers` and `worker_index` go together: pass both or neither; "
+                              f"received num_workers={n!r}, worker_index={i!r}.")
+        if n is None:
+            return
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise OptionError(f"`num_workers` must be a positive integer; received num_workers={n!r}.")
+        if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < n:
+            raise OptionError(f"`worker_index` must be an integer from 0 to {n - 1} for "
+                              f"num_workers={n}; received worker_index={i!r}.")
+
+    def _check_service(self) -> None:
+        service = self.service
+        if service is None:
+            if self.service_job_name is not None:
+                raise OptionError(f"`service_job_name` names a tf.data service job, so it needs "
+                                  f"`service`; received service_job_name={self.service_job_name!r} "
+                                  "and service=None.")
+            return
+        if not isinstance(service, str) or not (
+                (service.startswith("grpc://") and len(service) > len("grpc://")
+                 and not any(c.isspace() for c in service)) or _HOST_PORT.match(service)):
+            raise OptionError(f"`service` must be a tf.data service dispatcher address, "
+                              f"\"grpc://host:port\" or \"host:port\"; received service={service!r}.")
+        if self.service_job_name is not None and (not isinstance(self.service_job_name, str)
+                                                  or not self.service_job_name):
+            raise OptionError(f"`service_job_name` must be a non-empty string or None; "
+                              f"received service_job_name={self.service_job_name!r}.")
+        if self.on_corrupt == "skip":
+            raise OptionError("`on_corrupt=\"skip\"` cannot run on tf.data service workers (it "
+                              "counts damage with tf.py_function, which only the reading process "
+                              "can run); pass on_corrupt=\"raise\" with `service`, or read "
+                              f"without `service`; received service={service!r}.")
+        if self.cache:
+            raise OptionError("`cache` would cache on the tf.data service workers, which are "
+                              "handed different shard files each epoch; leave cache=False with "
+                              f"`service`; received cache={self.cache!r}.")
+        if self.service_job_name is not None and self.num_workers not in (None, 1):
+            raise OptionError("A shared `service_job_name` already splits the records among the "
+                              "trainers that read it; pass num_workers/worker_index (or "
+                              "input_context) or service_job_name, not both; received "
+                              f"num_workers={self.num_workers!r}, "
+                              f"service_job_name={self.service_job_name!r}.")
 
 
 def _label_names(manifest: Manifest, label: Any) -> list[str]:
@@ -105,16 +160,62 @@ def _shuffle_buffer(manifest: Manifest, opts: ReadOptions) -> int:
     if opts.shuffle_buffer is not None:
         return opts.shuffle_buffer
     total = sum(s.bytes for s in manifest.shards)
-    per_record = max(1, total // max(1, manifest.records))
+    per_record = max(1, total // max(1, sum(s.records for s in manifest.shards)))
     return max(1, min(manifest.records, max(MIN_SHUFFLE_BUFFER, SHUFFLE_BUFFER_BYTES // per_record)))
 
 
-def _records(manifest: Manifest, opts: ReadOptions, ordered: bool):
-    """Serialized records of every shard: in record order, or files and records shuffled."""
+def assign_files(records: Sequence[int], num_workers: int) -> list[list[int]]:
+    """Shard files for each of `num_workers` workers, balanced by record count.
+
+    Greedy, largest file first, each to the worker with the fewest records so far (ties to
+    the lower file and worker index), so every worker computes the same answer without
+    talking to the others, every file goes to exactly one worker, and the workers' record
+    counts differ by at most the largest file. Each worker's files stay in record order.
+
+    Example:
+        >>> assign_files([10, 30, 20, 5], 2)
+        [[1, 3], [0, 2]]
+    """
+    loads = [0] * num_workers
+    groups: list[list[int]] = [[] for _ in range(num_workers)]
+    for f in sorted(range(len(records)), key=lambda f: (-records[f], f)):
+        worker = min(range(num_workers), key=lambda w: (loads[w], w))
+        groups[worker].append(f)
+        loads[worker] += records[f]
+    return [sorted(g) for g in groups]
+
+
+def _worker_part(manifest: Manifest, opts: ReadOptions) -> tuple[Manifest, bool]:
+    """This worker's share of the dataset: (manifest of its shards and records, whether the
+    records must still be sharded one by one).
+
+    With at least as many files as workers, each worker reads whole files (`assign_files`);
+    with fewer, every worker reads every file in order and keeps every n-th record.
+    """
+    n, index = opts.num_workers, opts.worker_index
+    if n is None or n == 1:
+        return manifest, False
+    if len(manifest.shards) < n:
+        log.info("%s has %d shard files for %d workers, so each worker reads every file and "
+                 "keeps every %d-th record; write more shards (--num-shards) to split by file",
+                 manifest.directory, len(manifest.shards), n, n)
+        return replace(manifest, records=len(range(index, manifest.records, n))), True
+    mine = tuple(manifest.shards[f] for f in assign_files([s.records for s in manifest.shards], n)[index])
+    return replace(manifest, shards=mine, records=sum(s.records for s in mine)), False
+
+
+def _records(manifest: Manifest, opts: ReadOptions, ordered: bool, by_record: bool = False):
+    """Serialized records of every shard: in record order, or files and records shuffled.
+
+    `by_record` keeps only this worker's every `num_workers`-th record of the ordered stream
+    (`manifest.records` is then already this worker's count).
+    """
     import tensorflow as tf
 
+    ordered = ordered or by_record
     if opts.on_corrupt == "skip":
-        return _records_skipping_damage(manifest, opts, ordered)
+        ds = _records_skipping_damage(manifest, opts, ordered)
+        return ds.shard(opts.num_workers, opts.worker_index) if by_record else ds
     files = manifest.files
     for f in files:
         if not tf.io.gfile.exists(f):
@@ -131,6 +232,10 @@ def _records(manifest: Manifest, opts: ReadOptions, ordered: bool):
             lambda f: tf.data.TFRecordDataset(f, compression_type=compression),
             cycle_length=min(len(files), DEFAULT_CYCLE_LENGTH), block_length=1,
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    if by_record:
+        ds = ds.shard(opts.num_workers, opts.worker_index)
+    if opts.service:   # each service worker reads only the files the dispatcher hands it
+        return ds
     return ds.apply(tf.data.experimental.assert_cardinality(manifest.records))
 
 
@@ -390,9 +495,10 @@ def build(manifest: Manifest, opts: ReadOptions, *, labels: Sequence[str], ids: 
 
     labels = list(labels)
     size = _image_size(manifest, opts) if images else None
+    manifest, by_record = _worker_part(manifest, opts)
     ordered = ordered or not opts.shuffle
     deterministic = ordered or opts.seed is not None
-    ds = _records(manifest, opts, ordered)
+    ds = _records(manifest, opts, ordered, by_record)
     if opts.cache:
         ds = ds.cache("" if opts.cache is True else os.fspath(opts.cache))
     if opts.shuffle and not ordered:
@@ -446,6 +552,10 @@ def build(manifest: Manifest, opts: ReadOptions, *, labels: Sequence[str], ids: 
     options.experimental_optimization.map_parallelization = True
     options.deterministic = deterministic
     ds = ds.with_options(options)
+    if opts.service:
+        ds = ds.apply(tf.data.experimental.service.distribute(
+            processing_mode=tf.data.experimental.service.ShardingPolicy.DYNAMIC,
+            service=opts.service, job_name=opts.service_job_name))
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -453,7 +563,7 @@ def _known_cardinality(ds, manifest: Manifest, opts: ReadOptions):
     """Unbatching forgets how many elements there are; the manifest knows."""
     import tensorflow as tf
 
-    if opts.repeat is True or opts.on_corrupt == "skip":
+    if opts.repeat is True or opts.on_corrupt == "skip" or opts.service:
         return ds
     epochs = 1 if not opts.repeat else int(opts.repeat)
     records = manifest.records * epochs
@@ -471,7 +581,10 @@ def read(path: str | os.PathLike, *, split: str | None = None, batch_size: int |
          label_mode: str = "int", shuffle: bool = True, repeat: bool | int = False,
          seed: int | None = None, dtype: str = "float32", channels: int = 3,
          resize_mode: str = "stretch", shuffle_buffer: int | None = None,
-         cache: bool | str = False, drop_remainder: bool = False, on_corrupt: str = "raise"):
+         cache: bool | str = False, drop_remainder: bool = False, on_corrupt: str = "raise",
+         input_context: Any = None, num_workers: int | None = None,
+         worker_index: int | None = None, service: str | None = None,
+         service_job_name: str | None = None):
     """A `tf.data.Dataset` of ``(images, labels)`` batches from a dataset directory.
 
     Args:
@@ -502,13 +615,40 @@ def read(path: str | os.PathLike, *, split: str | None = None, batch_size: int |
             shard; "skip" reads on past them and logs, per shard and epoch, how many
             records were left out (a corrupt record loses the rest of its shard), and drops
             images that do not decode. The dataset's cardinality is then unknown.
+        input_context: a `tf.distribute.InputContext` (what
+            `strategy.distribute_datasets_from_function` passes): read only this input
+            pipeline's share, as `num_workers`/`worker_index` would.
+        num_workers, worker_index: read only the share of worker `worker_index` of
+            `num_workers` (both or neither). Shard files are assigned to workers by record
+            count, the same way on every worker; with fewer files than workers each worker
+            keeps every `num_workers`-th record. The cardinality is this worker's.
+        service: a tf.data service dispatcher, "grpc://host:port" or "host:port": parsing
+            and decoding run on the service's workers, which are handed shard files
+            dynamically (each record once per epoch). The cardinality is then unknown; the
+            shard files must be readable at the same path by every service worker.
+        service_job_name: a job name shared by several trainers, which then split one
+            stream of records between them.
 
     Example:
         >>> train = tfk.read("out/train", batch_size=64, image_size=128, seed=0)
         >>> model.fit(train, validation_data=tfk.read("out/val", shuffle=False), epochs=5)
+        >>> strategy.distribute_datasets_from_function(lambda ctx: tfk.read(
+        ...     "out/train", input_context=ctx, batch_size=ctx.get_per_replica_batch_size(256)))
     """
+    if input_context is not None:
+        if num_workers is not None or worker_index is not None:
+            raise OptionError("Pass `input_context` or `num_workers`/`worker_index`, not both; "
+                              f"received num_workers={num_workers!r}, worker_index={worker_index!r} "
+                              "with an input_context.")
+        try:
+            num_workers = int(input_context.num_input_pipelines)
+            worker_index = int(input_context.input_pipeline_id)
+        except (AttributeError, TypeError, ValueError):
+            raise OptionError("`input_context` must be a tf.distribute.InputContext; received "
+                              f"input_context={input_context!r}.") from None
     opts = ReadOptions(batch_size, image_size, label_mode, shuffle, repeat, seed, dtype,
-                       channels, resize_mode, shuffle_buffer, cache, drop_remainder, on_corrupt)
+                       channels, resize_mode, shuffle_buffer, cache, drop_remainder, on_corrupt,
+                       num_workers, worker_index, service, service_job_name)
     manifest = _load(path, split)
     return build(manifest, opts, labels=_label_names(manifest, label))
 
