@@ -16,7 +16,7 @@ import re
 import secrets
 import socket
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import joblib
 import numpy as np
@@ -47,6 +47,7 @@ LOCK_NAME = ".tfrecordkit.lock"
 # thread after a failure) sees another id, or none, and moves nothing into place.
 RUN_NAME = ".tfrecordkit.run.json"
 _DONE_SUFFIX = ".done.json"
+_SCHEDULER_TIMEOUT_S = 10    # connecting to --scheduler; the dask default waits 30 s
 _CANCEL_CHECK_ROWS = 32       # rows between a worker's checks that its run is still current
 _SHARD_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*-\d{5}-of-\d{5}\.tfrecord(\.gz)?(\.idx)?$")
 _RECORD_OVERHEAD = 128        # bytes of Example framing and small features per record
@@ -65,7 +66,8 @@ class ShardTask:
 
     directory: str
     spec: ShardSpec
-    rows: pd.DataFrame          # the shard's rows in write order; index = source row number
+    rows: pd.DataFrame | None   # the shard's rows in write order; index = source row number
+                                # (None in the plan; filled just before the task is sent)
     schema: Schema
     image_root: str
     ext: str | None
@@ -351,7 +353,12 @@ def _parallel_backend(opts: WriteOptions) -> Iterator[None]:
                           "`pip install 'tfrecordkit[dask]'`.") from None
     client = None
     if opts.scheduler:
-        client = Client(opts.scheduler)
+        try:
+            client = Client(opts.scheduler, timeout=_SCHEDULER_TIMEOUT_S)
+        except (OSError, ValueError, TypeError) as e:
+            raise TfrecordkitError(f"Could not connect to the dask scheduler at "
+                                   f"{opts.scheduler!r} ({e}); check --scheduler and that the "
+                                   "scheduler is running.") from None
     else:
         try:
             default_client()
@@ -364,6 +371,13 @@ def _parallel_backend(opts: WriteOptions) -> Iterator[None]:
     finally:
         if client is not None:
             client.close()
+
+
+def _dask_active() -> bool:
+    """Whether joblib's active backend (ours or a caller's parallel_config) is dask."""
+    from joblib.parallel import get_active_backend
+
+    return type(get_active_backend()[0]).__name__.startswith("Dask")
 
 
 def _fingerprint(frame: pd.DataFrame, schema: Schema, opts: dict[str, Any]) -> str:
@@ -471,7 +485,8 @@ def _duplicates(frame: pd.DataFrame, schema: Schema, opts: WriteOptions) -> list
     return out
 
 
-def _run(tasks: list[ShardTask], opts: WriteOptions, total_rows: int) -> list[ShardResult]:
+def _run(tasks: list[ShardTask], opts: WriteOptions, total_rows: int,
+         with_rows: Callable[[ShardTask], ShardTask]) -> list[ShardResult]:
     """Writes the shards in parallel (each worker whole shards), with a progress bar."""
     # Plain tqdm: tqdm.auto warns in notebooks without ipywidgets.
     from tqdm import tqdm
@@ -485,12 +500,14 @@ def _run(tasks: list[ShardTask], opts: WriteOptions, total_rows: int) -> list[Sh
     done_rows = sum(r.records + len(r.skipped) for r in results)
     n_jobs = opts.jobs if opts.jobs is not None else -1
     with tqdm(total=total_rows, initial=done_rows, unit="img", desc="convert",
-              disable=not opts.progress, dynamic_ncols=True) as bar, _parallel_backend(opts):
-        if len(todo) == 1 or opts.jobs == 1:
-            outputs = map(write_shard, todo)
+              disable=not opts.progress, dynamic_ncols=True) as bar:
+        # On dask even one shard goes to the cluster: its workers may be the ones that
+        # should read the sources and write the output.
+        if (len(todo) == 1 or opts.jobs == 1) and not _dask_active():
+            outputs = (write_shard(with_rows(t)) for t in todo)
         else:
             parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-            outputs = parallel(joblib.delayed(write_shard)(t) for t in todo)
+            outputs = parallel(joblib.delayed(write_shard)(with_rows(t)) for t in todo)
         for result in outputs:
             results.append(result)
             bar.update(result.records + len(result.skipped))
@@ -549,15 +566,17 @@ def _write(frame: pd.DataFrame, out_dir: str, schema: Schema, opts: WriteOptions
     created = not os.path.exists(out_dir)
     if not created and not os.path.isdir(out_dir):
         raise OptionError(f"`out_dir` {out_dir!r} exists and is not a directory.")
-    os.makedirs(out_dir, exist_ok=True)
-    try:
-        with _lock(out_dir):
-            return _write_locked(frame, out_dir, schema, opts)
-    except SourceError:
-        if created:
-            with contextlib.suppress(OSError):
-                os.rmdir(out_dir)   # only when empty
-        raise
+    # The backend first: a scheduler that cannot be reached fails before anything is written.
+    with _parallel_backend(opts):
+        os.makedirs(out_dir, exist_ok=True)
+        try:
+            with _lock(out_dir):
+                return _write_locked(frame, out_dir, schema, opts)
+        except SourceError:
+            if created:
+                with contextlib.suppress(OSError):
+                    os.rmdir(out_dir)   # only when empty
+            raise
 
 
 def _write_locked(frame: pd.DataFrame, out_dir: str, schema: Schema,
@@ -609,6 +628,8 @@ def _write_locked(frame: pd.DataFrame, out_dir: str, schema: Schema,
     needed = [schema.image_column] + [f.name for f in schema.features]
     columns = list(dict.fromkeys(needed))
 
+    # Absolute: a dask worker's working directory is not the client's.
+    image_root = os.path.abspath(opts.images)
     tasks, directories = [], {}
     for k, name in enumerate(split_names):
         directory = os.path.join(out_dir, name) if opts.split else out_dir
@@ -617,8 +638,7 @@ def _write_locked(frame: pd.DataFrame, out_dir: str, schema: Schema,
         rows = order_rows(np.flatnonzero(assignment == k), opts.shuffle, opts.seed + k)
         for spec in plan_split(name, rows, sizes[rows], shard_size=opts.shard_size,
                                num_shards=opts.num_shards, compression=opts.compression):
-            tasks.append(ShardTask(directory, spec, frame.iloc[list(spec.rows)][columns], schema,
-                                   opts.images, opts.ext, image_options, opts.compression,
+            tasks.append(ShardTask(directory, spec, None, schema, image_root, opts.ext, image_options, opts.compression,
                                    opts.on_error, opts.multi_label_sep, fingerprint,
                                    run_file, run_id))
     for directory in directories.values():
@@ -630,7 +650,10 @@ def _write_locked(frame: pd.DataFrame, out_dir: str, schema: Schema,
              ", ".join(f"{n}: {int(np.sum(assignment == k))} rows" for k, n in enumerate(split_names)))
 
     try:
-        results = _run(tasks, opts, len(frame))
+        # Each task gets its slice of the frame only when it is dispatched, so the client
+        # holds a few slices at a time rather than a second copy of the whole frame.
+        results = _run(tasks, opts, len(frame),
+                       lambda t: replace(t, rows=frame.iloc[list(t.spec.rows)][columns]))
     except SourceError:
         _abandon(out_dir, all_dirs, tasks)
         raise
