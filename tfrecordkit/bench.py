@@ -70,8 +70,9 @@ def source_files(path: str | os.PathLike) -> tuple[list[str], list[int], str | N
     return files, labels, folder
 
 
-def pil_pydataset(files: list[str], labels: list[int], batch_size: int, size: int):
-    """(a) The common pattern: a `keras.utils.PyDataset` opening each batch's files with PIL."""
+def pil_loader(files: list[str], labels: list[int] | None, batch_size: int, size: int):
+    """The common pattern: a `keras.utils.PyDataset` opening each batch's files with PIL;
+    batches of ``(images, labels)``, or images alone when `labels` is None."""
     import keras
     from PIL import Image
 
@@ -81,11 +82,16 @@ def pil_pydataset(files: list[str], labels: list[int], batch_size: int, size: in
 
         def __getitem__(self, index):
             chunk = slice(index * batch_size, (index + 1) * batch_size)
-            images = [np.asarray(Image.open(f).convert("RGB").resize((size, size), Image.BILINEAR),
-                                 dtype=np.float32) / 255.0 for f in files[chunk]]
-            return np.stack(images), np.asarray(labels[chunk])
+            images = np.stack([np.asarray(Image.open(f).convert("RGB").resize(
+                (size, size), Image.BILINEAR), dtype=np.float32) / 255.0 for f in files[chunk]])
+            return images if labels is None else (images, np.asarray(labels[chunk]))
 
-    loader = PilLoader()
+    return PilLoader()
+
+
+def pil_pydataset(files: list[str], labels: list[int], batch_size: int, size: int):
+    """(a) `pil_loader`'s batches, endlessly, as a training loop pulls them."""
+    loader = pil_loader(files, labels, batch_size, size)
 
     def batches():
         while True:
@@ -183,23 +189,10 @@ def predict_compare(model, path: str | os.PathLike, *, batch_size: int = DEFAULT
     same source files: images/s, and how much the process grew while predicting."""
     from .keras import predict
 
-    files, labels, _ = source_files(path)
+    files, _, _ = source_files(path)
 
     def pil():
-        import keras
-        from PIL import Image
-
-        class PilImages(keras.utils.PyDataset):
-            def __len__(self):
-                return math.ceil(len(files) / batch_size)
-
-            def __getitem__(self, index):
-                chunk = files[index * batch_size:(index + 1) * batch_size]
-                return np.stack([np.asarray(Image.open(f).convert("RGB").resize(
-                    (image_size, image_size), Image.BILINEAR), dtype=np.float32) / 255.0
-                    for f in chunk])
-
-        return model.predict(PilImages(), verbose=0)
+        return model.predict(pil_loader(files, None, batch_size, image_size), verbose=0)
 
     runs = {"model.predict(PyDataset + PIL)": pil,
             "tfk.predict(model, shards)": lambda: predict(model, path, batch_size=batch_size,
