@@ -97,5 +97,6 @@ def test_module_entry_point_help_is_fast_and_clean():
                             text=True, timeout=60)
     assert result.returncode == 0 and "convert" in result.stdout and "verify" in result.stdout
     check = subprocess.run([sys.executable, "-c", "import sys, tfrecordkit; "
-                            "print('tensorflow' in sys.modules)"], capture_output=True, text=True)
-    assert check.stdout.strip() == "False"
+                            "print('tensorflow' in sys.modules, 'pandas' in sys.modules)"],
+                           capture_output=True, text=True)
+    assert check.stdout.split() == ["False", "False"]

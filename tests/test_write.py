@@ -184,3 +184,60 @@ def test_resume_keeps_complete_shards(tmp_path, table):
         tfk.write_frame(frame, out, images=images, num_shards=3, seed=9, progress=False)
     again = tfk.write_frame(frame, out, images=images, num_shards=3, seed=9, resume=True, progress=False)
     assert again.shards == m.shards and records_of(out) == expected
+
+
+def test_a_shard_task_is_plain_data_a_worker_writes_without_pandas(tmp_path, table, monkeypatch):
+    # Each loky worker is a fresh process: the task it unpickles must not pull in pandas
+    # (about half a second per worker) or TensorFlow; its shard equals the original.
+    import dataclasses
+    import pickle
+    import subprocess
+    import sys
+
+    import tfrecordkit.write as write_module
+
+    frame, images = table
+    sent = []
+    real = write_module.write_shard
+    monkeypatch.setattr(write_module, "write_shard", lambda task: sent.append(task) or real(task))
+    tfk.write_frame(frame, tmp_path / "out", images=images, label="colour", num_shards=1, jobs=1)
+    task = sent[0]
+    assert task.rows.numbers[:3] == [int(i) for i in task.rows.numbers[:3]]
+    assert len(task.rows.values) == len(frame) and len(task.rows.columns) == len(task.rows.values[0])
+    again = tmp_path / "again"
+    again.mkdir()
+    with open(tmp_path / "task.pkl", "wb") as f:
+        pickle.dump(dataclasses.replace(task, directory=str(again), run_file=""), f)
+    code = ("import pickle, sys; from tfrecordkit.write import write_shard; "
+            f"r = write_shard(pickle.load(open({str(tmp_path / 'task.pkl')!r}, 'rb'))); "
+            "print(r.records, 'pandas' in sys.modules, 'tensorflow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == [str(len(frame)), "False", "False"], out.stderr
+    shard = task.spec.file
+    assert (again / shard).read_bytes() == (tmp_path / "out" / shard).read_bytes()
+
+
+def test_workers_start_while_the_client_plans_only_for_the_process_pool(monkeypatch):
+    import joblib
+
+    import tfrecordkit.write as write_module
+
+    monkeypatch.setattr(write_module, "_starting", None)
+    write_module._start_workers(1, None)
+    assert write_module._starting is None
+    write_module._start_workers(2, "threading")
+    assert write_module._starting is None
+    with joblib.parallel_config(backend="threading"):   # a caller's choice is left alone
+        write_module._start_workers(2, None)
+    assert write_module._starting is None
+    write_module._start_workers(2, None)
+    thread = write_module._starting
+    assert thread is not None and thread.name == "tfrecordkit-start-workers"
+    thread.join(60)
+    assert not thread.is_alive()
+    # The processes it started are those a conversion's Parallel with the same jobs uses.
+    import psutil
+
+    running = {p.pid for p in psutil.Process().children(recursive=True)}
+    used = set(joblib.Parallel(n_jobs=2)(joblib.delayed(os.getpid)() for _ in range(8)))
+    assert used and used <= running

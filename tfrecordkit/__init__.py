@@ -8,8 +8,8 @@ Example:
     >>> model.fit(tfk.read("out", split="train"), validation_data=tfk.read("out", split="val"))
     >>> table = tfk.predict(model, "out", split="val")
 
-TensorFlow is imported only by the functions that need it, so importing the package
-(and ``tfrecordkit --help``) costs no more than pandas does.
+TensorFlow and pandas are imported only by the functions that need them, so importing
+the package (``tfrecordkit --help``, and each writer process) takes a fraction of a second.
 """
 __version__ = "0.1.0"
 

@@ -13,9 +13,8 @@ import logging
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterator
-
-import pandas as pd
+import functools
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .errors import DatasetError
 from .example import decode_sequence_example
@@ -24,6 +23,9 @@ from .manifest import Manifest, find_manifest, load_manifest
 from .records import count_records, detect_compression, iter_records
 from .schema import CLASS, MULTI_LABEL
 from .verify import expand_paths
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -281,23 +283,38 @@ def _text(value: bytes) -> Any:
     return text if text.isprintable() else value
 
 
-class InspectFrame(pd.DataFrame):
-    """A DataFrame whose image cells render as thumbnails in Jupyter."""
+@functools.cache
+def _inspect_frame_class() -> type:
+    """InspectFrame, made on first use: pandas is imported only by what needs it."""
+    import pandas as pd
 
-    _metadata: list[str] = []
+    class InspectFrame(pd.DataFrame):
+        """A DataFrame whose image cells render as thumbnails in Jupyter."""
 
-    @property
-    def _constructor(self):
-        return InspectFrame
+        _metadata: list[str] = []
 
-    def _repr_html_(self) -> str:
-        def cell(value: Any) -> str:
-            if isinstance(value, Thumbnail):
-                return value._repr_html_()
-            return html.escape(str(value))
+        @property
+        def _constructor(self):
+            return InspectFrame
 
-        return self.to_html(formatters={c: cell for c in self.columns}, escape=False,
-                            max_rows=60)
+        def _repr_html_(self) -> str:
+            def cell(value: Any) -> str:
+                if isinstance(value, Thumbnail):
+                    return value._repr_html_()
+                return html.escape(str(value))
+
+            return self.to_html(formatters={c: cell for c in self.columns}, escape=False,
+                                max_rows=60)
+
+    # Found again by name (pickling): the module's __getattr__ below returns this class.
+    InspectFrame.__module__, InspectFrame.__qualname__ = __name__, "InspectFrame"
+    return InspectFrame
+
+
+def __getattr__(name: str) -> Any:
+    if name == "InspectFrame":
+        return _inspect_frame_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _row(context: dict, lists: dict, manifest: Manifest | None) -> dict[str, Any]:
@@ -356,7 +373,7 @@ def inspect(path: str | os.PathLike, n: int = 5) -> InspectFrame:
             if len(rows) >= n:
                 break
             rows.append(_row(*_decode(file, number, record.data), manifest))
-    frame = InspectFrame(rows)
+    frame = _inspect_frame_class()(rows)
     return frame[_column_order(list(frame.columns), manifest)]
 
 
@@ -435,6 +452,8 @@ def format_description(info: dict[str, Any], *, width: int = 100) -> str:
     head = (f"{len(files)} file{'s' if len(files) != 1 else ''}, {info['records']} records "
             f"(counted from {info['counted_from']}); {_KIND_NAMES[info['kind']]}, "
             f"schema from {info['scanned']} records")
+    import pandas as pd
+
     table = pd.DataFrame([
         {"feature": name + (" (sequence)" if f["sequence"] else ""), "dtype": f["dtype"] or "-",
          "length": (f"{f['min_len']}" if f["min_len"] == f["max_len"] else f"{f['min_len']}-{f['max_len']}"),
@@ -498,6 +517,8 @@ def stats(path: str | os.PathLike, *, label: str | list[str] | None = None) -> S
            label class  count  fraction
         0  digit     0    143    0.0994
     """
+    import pandas as pd
+
     files, manifest = _files_and_manifest(path)
     if manifest is not None and manifest.splits and manifest.split is None:
         parts = {name: stats(os.path.join(manifest.directory, name), label=label)

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import pandas as pd
 
 from .errors import DatasetError, OptionError
 from .read import DEFAULT_BATCH_SIZE, ReadOptions, _label_names, _load, build
 from .schema import CLASS, MULTI_LABEL
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 ID_COLUMN = "id"
 
@@ -99,4 +101,6 @@ def predict(model: Any, path: str | os.PathLike, *, split: str | None = None,
             columns = [f"{name}/{c}" for c in columns]
         for column, values in zip(columns, array.T):
             table[column] = values
+    import pandas as pd
+
     return pd.DataFrame(table)

@@ -6,11 +6,14 @@ all the reader needs to build a feature spec.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from .errors import OptionError
 
@@ -105,7 +108,12 @@ def _vocab_key(value: Any) -> Any:
 
 def is_missing(value: Any) -> bool:
     """True for None, NaN, pandas NA and strings that are empty or only spaces."""
-    if value is None or value is pd.NA or value is pd.NaT:
+    if value is None:
+        return True
+    # pandas only when already imported: a shard writer never imports it (a pd.NA that
+    # reaches one was unpickled, which imported pandas).
+    pd = sys.modules.get("pandas")
+    if pd is not None and (value is pd.NA or value is pd.NaT):
         return True
     if isinstance(value, float) and math.isnan(value):
         return True
@@ -136,10 +144,12 @@ def class_vocabulary(series: pd.Series) -> tuple:
         >>> class_vocabulary(pd.Series(["cat", "dog", "cat", None]))
         ('cat', 'dog')
     """
+    from pandas.api import types
+
     values = [v for v in series.unique() if not is_missing(v)]
-    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
+    if types.is_numeric_dtype(series.dtype) and not types.is_bool_dtype(series.dtype):
         return tuple(sorted(int(v) for v in values))
-    if pd.api.types.is_bool_dtype(series.dtype):
+    if types.is_bool_dtype(series.dtype):
         return tuple(sorted(bool(v) for v in values))
     return tuple(sorted({str(v).strip() for v in values}))
 
@@ -165,10 +175,12 @@ def split_tokens(value: Any, sep: str) -> list[str]:
 
 def column_kind(series: pd.Series) -> tuple[str, str]:
     """The (kind, dtype) a non-label frame column is stored as."""
+    from pandas.api import types
+
     dtype = series.dtype
-    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_integer_dtype(dtype):
+    if types.is_bool_dtype(dtype) or types.is_integer_dtype(dtype):
         return INT, "int64"
-    if pd.api.types.is_float_dtype(dtype):
+    if types.is_float_dtype(dtype):
         return FLOAT, "float"
     return BYTES, "bytes"
 
@@ -188,6 +200,8 @@ def build_schema(frame: pd.DataFrame, *, id_column: str, image_column: str,
         >>> build_schema(frame, id_column="id", image_column="id", label=("label",)).labels
         ('label',)
     """
+    from pandas.api import types
+
     check_columns(frame, [id_column], "id_column")
     check_columns(frame, [image_column], "image_column")
     check_columns(frame, label, "label")
@@ -202,7 +216,7 @@ def build_schema(frame: pd.DataFrame, *, id_column: str, image_column: str,
     feats = [Feature(id_column, ID, "bytes")]
     for name in label:
         series = frame[name]
-        if pd.api.types.is_float_dtype(series.dtype) and not (
+        if types.is_float_dtype(series.dtype) and not (
                 series.isna().any() and _integral_floats(series)):
             feats.append(Feature(name, TARGET, "float"))
         else:

@@ -10,10 +10,12 @@ import logging
 import os
 import unicodedata
 from pathlib import Path, PurePosixPath, PureWindowsPath
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from .errors import OptionError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,8 @@ def read_table(path: str | os.PathLike, *, string_columns: tuple[str, ...] = ())
         >>> read_table("labels.csv").columns.tolist()
         ['image_name', 'tags']
     """
+    import pandas as pd
+
     path = Path(path)
     kind = TABLE_SUFFIXES.get(path.suffix.lower())
     if kind is None:
@@ -88,6 +92,8 @@ def list_folder(root: str | os.PathLike) -> pd.DataFrame:
     if not rows:
         raise OptionError(f"`source` {str(root)!r} has class subfolders but no images with "
                           f"extensions {', '.join(IMAGE_EXTENSIONS)}.")
+    import pandas as pd
+
     return pd.DataFrame(rows, columns=[FOLDER_ID, FOLDER_LABEL])
 
 
