@@ -189,14 +189,15 @@ def test_skip_lands_every_good_and_odd_image_as_rgb_and_reports_every_bad_row(
 
     path, root, outside, rows = catalogue
     opened = []
-    real_open = open
+    real_open = images_module.storage.open
+    out = tmp_path / "out"
 
-    def spy(file, *args, **kwargs):   # every image file the writer opens
-        opened.append(os.path.realpath(file))
+    def spy(file, *args, **kwargs):   # every file the writer opens, but for its own output
+        if not os.path.realpath(file).startswith(os.path.realpath(out) + os.sep):
+            opened.append(os.path.realpath(file))
         return real_open(file, *args, **kwargs)
 
-    monkeypatch.setattr(images_module, "open", spy, raising=False)
-    out = tmp_path / "out"
+    monkeypatch.setattr(images_module.storage, "open", spy)
     m = tfk.convert(path, out, images=root, label="label", multi_label="tags", on_error="skip",
                     num_shards=2, seed=0, jobs=1, progress=False)
 

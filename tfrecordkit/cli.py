@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Sequence
 
-from . import __version__
+from . import __version__, storage
 from .errors import OptionError, TfrecordkitError
 from .options import BACKENDS, COMPRESSIONS, IMAGE_FORMATS, ON_ERROR, RESIZE_MODES, VALIDATE
 
@@ -88,7 +88,7 @@ def _run_convert(args) -> int:
         progress=not args.quiet)
     if args.max_image_pixels is not None:
         options["max_image_pixels"] = args.max_image_pixels
-    if os.path.isdir(args.source):
+    if storage.isdir(args.source):
         for name in ("images", "id_column", "image_column"):
             options.pop(name)
         if not args.label:
@@ -99,7 +99,7 @@ def _run_convert(args) -> int:
           f"{manifest.directory}" + (f" ({parts})" if parts else ""))
     if manifest.skipped:
         print(f"skipped {manifest.skipped} of {manifest.source_rows} rows "
-              f"(see {os.path.join(manifest.directory, 'errors.csv')})")
+              f"(see {storage.join(manifest.directory, 'errors.csv')})")
     return EXIT_OK
 
 
@@ -118,7 +118,7 @@ def _run_index(args) -> int:
 
     written = 0
     for file in expand_paths(args.path):
-        if os.path.exists(file + ".idx") and not args.force:
+        if storage.exists(file + ".idx") and not args.force:
             continue
         write_index(file)
         written += 1

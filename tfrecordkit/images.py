@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, features
 
+from . import storage
+
 # Formats whose bytes TensorFlow decodes (decode_jpeg/decode_png) and that are kept as they are.
 KEPT_FORMATS = ("jpeg", "png")
 RAW = "raw"
@@ -206,7 +208,7 @@ def load_image(path: str | os.PathLike, options: ImageOptions) -> EncodedImage:
         64
     """
     try:
-        with open(path, "rb") as f:
+        with storage.open(path, "rb") as f:
             data = f.read()
     except FileNotFoundError:
         raise ValueError("file not found") from None

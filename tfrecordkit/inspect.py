@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import functools
 from typing import TYPE_CHECKING, Any, Iterator
 
+from . import storage
 from .errors import DatasetError
 from .example import decode_sequence_example
 from .images import sniff_format
@@ -38,7 +39,7 @@ _KIND_NAMES = {"Example": "tf.train.Example", "SequenceExample": "tf.train.Seque
 # ----------------------------------------------------------------------------- counting
 
 def _files_and_manifest(path: str | os.PathLike) -> tuple[list[str], Manifest | None]:
-    manifest_path = find_manifest(path) if os.path.isdir(os.fspath(path)) else None
+    manifest_path = find_manifest(path) if storage.isdir(os.fspath(path)) else None
     manifest = load_manifest(path) if manifest_path else None
     return expand_paths(path), manifest
 
@@ -47,9 +48,9 @@ def _count_from_index(file: str) -> int | None:
     """Records listed in a file's .idx, when the index is complete and not stale."""
     idx = file + ".idx"
     try:
-        if os.path.getmtime(idx) < os.path.getmtime(file):
+        if storage.getmtime(idx) < storage.getmtime(file):
             return None
-        with open(idx, "rb") as f:
+        with storage.open(idx, "rb") as f:
             lines = f.read().split(b"\n")
     except OSError:
         return None
@@ -59,7 +60,7 @@ def _count_from_index(file: str) -> int | None:
             last_end = int(entries[-1][0]) + int(entries[-1][1]) if entries else 0
         except (ValueError, IndexError):
             return None
-        if last_end != os.path.getsize(file):   # stale or foreign index: scan instead
+        if last_end != storage.getsize(file):   # stale or foreign index: scan instead
             return None
     return len(entries)
 
@@ -521,7 +522,7 @@ def stats(path: str | os.PathLike, *, label: str | list[str] | None = None) -> S
 
     files, manifest = _files_and_manifest(path)
     if manifest is not None and manifest.splits and manifest.split is None:
-        parts = {name: stats(os.path.join(manifest.directory, name), label=label)
+        parts = {name: stats(storage.join(manifest.directory, name), label=label)
                  for name in manifest.splits}
 
         def joined(attribute: str) -> pd.DataFrame:
@@ -540,7 +541,7 @@ def stats(path: str | os.PathLike, *, label: str | list[str] | None = None) -> S
     shard_rows = []
     total = 0
     for file in files:
-        n, nbytes = 0, os.path.getsize(file)
+        n, nbytes = 0, storage.getsize(file)
         for number, record in enumerate(iter_records(file)):
             context, _ = _decode(file, number, record.data)
             n += 1
@@ -553,7 +554,7 @@ def stats(path: str | os.PathLike, *, label: str | list[str] | None = None) -> S
                 sizes[(height[0], width[0])] += 1
             elif "image/encoded" in context and context["image/encoded"][1]:
                 sizes[_image_size(context["image/encoded"][1][0])] += 1
-        shard_rows.append({"file": os.path.basename(file), "records": n, "bytes": nbytes})
+        shard_rows.append({"file": storage.basename(file), "records": n, "bytes": nbytes})
         total += n
     vocab = {f.name: f.vocabulary for f in manifest.schema.features} if manifest else {}
     class_rows = []

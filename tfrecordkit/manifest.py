@@ -4,9 +4,9 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from . import storage
 from .errors import DatasetError
 from .schema import Schema
 
@@ -59,8 +59,8 @@ class Manifest:
 
     @property
     def files(self) -> list[str]:
-        """Absolute paths of the shard files, in record order."""
-        return [os.path.join(self.directory, s.file) for s in self.shards]
+        """Absolute paths (or URLs) of the shard files, in record order."""
+        return [storage.join(self.directory, s.file) for s in self.shards]
 
     @property
     def vocabularies(self) -> dict[str, list]:
@@ -86,24 +86,22 @@ class Manifest:
 
 def write_manifest(manifest: Manifest) -> str:
     """Writes dataset.json atomically (temporary name, fsync, rename) and returns its path."""
-    path = os.path.join(manifest.directory, MANIFEST_NAME)
+    path = storage.join(manifest.directory, MANIFEST_NAME)
     tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(manifest.to_json(), f, indent=2, ensure_ascii=False)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with storage.open(tmp, "w", encoding="utf-8") as f:
+        f.write(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n")
+        storage.sync(f)
+    storage.replace(tmp, path)
     return path
 
 
 def find_manifest(path: str | os.PathLike) -> str | None:
     """The dataset.json for `path` (a directory or the file itself), or None."""
     path = os.fspath(path)
-    if os.path.basename(path) == MANIFEST_NAME and os.path.isfile(path):
+    if storage.basename(path) == MANIFEST_NAME and storage.isfile(path):
         return path
-    candidate = os.path.join(path, MANIFEST_NAME)
-    return candidate if os.path.isfile(candidate) else None
+    candidate = storage.join(path, MANIFEST_NAME)
+    return candidate if storage.isfile(candidate) else None
 
 
 def load_manifest(path: str | os.PathLike, split: str | None = None) -> Manifest:
@@ -120,13 +118,13 @@ def load_manifest(path: str | os.PathLike, split: str | None = None) -> Manifest
             "dataset (the conversion may still be running or have failed); convert it again, "
             "or pass `--resume` to finish an interrupted conversion.")
     try:
-        with open(file, encoding="utf-8") as f:
-            data = json.load(f)
+        with storage.open(file, "r", encoding="utf-8") as f:
+            data = json.loads(f.read())
         if data.get("format_version", 0) > FORMAT_VERSION:
             raise DatasetError(f"{file} has format version {data['format_version']}, newer than "
                                f"this tfrecordkit reads ({FORMAT_VERSION}); upgrade tfrecordkit.")
         manifest = Manifest(
-            directory=os.path.dirname(os.path.abspath(file)),
+            directory=storage.dirname(storage.absolute(file)),
             schema=Schema.from_json(data["schema"]),
             shards=tuple(ShardInfo(**s) for s in data["shards"]),
             records=int(data["records"]), source_rows=int(data["source_rows"]),
@@ -146,5 +144,5 @@ def load_manifest(path: str | os.PathLike, split: str | None = None) -> Manifest
         if split not in manifest.splits:
             have = ", ".join(manifest.splits) or "none"
             raise DatasetError(f"{os.fspath(path)!r} has no split {split!r}; its splits are: {have}.")
-        return load_manifest(Path(manifest.directory, split), split)
+        return load_manifest(storage.join(manifest.directory, split), split)
     return manifest

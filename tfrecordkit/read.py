@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
+from . import storage
 from .errors import DatasetError, OptionError
 from .manifest import Manifest, load_manifest
 from .options import RESIZE_MODES, parse_image_size
@@ -658,5 +659,5 @@ def _load(path: str | os.PathLike, split: str | None) -> Manifest:
     if manifest.splits and manifest.split is None:
         names = list(manifest.splits)
         raise OptionError(f"{manifest.directory} holds the splits {', '.join(names)}; pass "
-                          f"split={names[0]!r} or the path {os.path.join(manifest.directory, names[0])}.")
+                          f"split={names[0]!r} or the path {storage.join(manifest.directory, names[0])}.")
     return manifest

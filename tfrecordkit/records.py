@@ -26,6 +26,7 @@ from typing import BinaryIO, Iterator
 
 from google_crc32c import value as _crc32c
 
+from tfrecordkit import storage
 from tfrecordkit.errors import DatasetError
 
 __all__ = [
@@ -269,7 +270,7 @@ def detect_compression(path: str | os.PathLike) -> str | None:
         >>> detect_compression("train-00000-of-00008.tfrecord.gz")  # doctest: +SKIP
         'gzip'
     """
-    with open(path, "rb") as f:
+    with storage.open(path, "rb") as f:
         return _detect(f.read(HEADER_SIZE))
 
 
@@ -328,10 +329,13 @@ def open_stream(path: str | os.PathLike, compression: str | None = "auto") -> Bi
     """
     kind = _resolve(path, compression)
     if kind == "gzip":
-        return gzip.open(path, "rb")
+        raw = storage.open(path, "rb")
+        stream = gzip.GzipFile(fileobj=raw, mode="rb")
+        stream.myfileobj = raw   # closed with the stream, as gzip.open's own file is
+        return stream
     if kind == "zlib":
-        return io.BufferedReader(_ZlibReader(open(path, "rb")), buffer_size=_ZLIB_CHUNK)
-    return open(path, "rb")
+        return io.BufferedReader(_ZlibReader(storage.open(path, "rb")), buffer_size=_ZLIB_CHUNK)
+    return storage.open(path, "rb")
 
 
 @dataclass(frozen=True)
@@ -406,7 +410,7 @@ def iter_records(
     with open_stream(path, kind) as stream:
         if kind is None:
             # Plain files: I/O errors are I/O errors, not corruption; let them through.
-            size = os.fstat(stream.fileno()).st_size
+            size = storage.getsize(name)
             yield from _scan(stream, name, pos, False, size, check_crc, with_data)
             return
         try:
@@ -576,12 +580,12 @@ def write_index(
     # open(..., "x") rather than mkstemp so the file gets the usual umask mode.
     tmp = f"{target}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
     try:
-        with open(tmp, "x", encoding="ascii", newline="\n") as f:
+        with storage.open(tmp, "x", encoding="ascii", newline="\n") as f:
             f.write(text)
-        os.replace(tmp, target)
+        storage.replace(tmp, target)
     except BaseException:
         try:
-            os.unlink(tmp)
+            storage.remove(tmp)
         except OSError:
             pass
         raise

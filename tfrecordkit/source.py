@@ -6,12 +6,15 @@ path safely inside that root.
 from __future__ import annotations
 
 import functools
+import io
 import logging
 import os
+import posixpath
 import unicodedata
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING
 
+from . import storage
 from .errors import OptionError
 
 if TYPE_CHECKING:
@@ -20,6 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp", ".tif", ".tiff")
+_GUESSES = IMAGE_EXTENSIONS + tuple(e.upper() for e in IMAGE_EXTENSIONS)
 FOLDER_ID = "id"
 FOLDER_LABEL = "label"
 TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".txt": "csv", ".parquet": "parquet",
@@ -36,25 +40,31 @@ def read_table(path: str | os.PathLike, *, string_columns: tuple[str, ...] = ())
     """
     import pandas as pd
 
-    path = Path(path)
-    kind = TABLE_SUFFIXES.get(path.suffix.lower())
+    path = os.fspath(path)
+    kind = TABLE_SUFFIXES.get(os.path.splitext(path)[1].lower())
     if kind is None:
-        raise OptionError(f"`source` {str(path)!r} is not a table tfrecordkit reads; pass a "
+        raise OptionError(f"`source` {path!r} is not a table tfrecordkit reads; pass a "
                           ".csv, .tsv or .parquet file, or a folder of class subfolders.")
-    if not path.is_file():
-        raise OptionError(f"`source` {str(path)!r} does not exist or is not a file.")
+    if not storage.isfile(path):
+        raise OptionError(f"`source` {path!r} does not exist or is not a file.")
+    source: str | io.BytesIO = path
+    if storage.is_remote(path):   # a label table fits in memory; pandas then reads it as a file
+        with storage.open(path, "rb") as f:
+            source = io.BytesIO(f.read())
     if kind == "parquet":
         try:
-            return pd.read_parquet(path)
+            return pd.read_parquet(source)
         except ImportError as e:
-            raise OptionError(f"Reading {str(path)!r} needs pyarrow; install it with "
+            raise OptionError(f"Reading {path!r} needs pyarrow; install it with "
                               f"`pip install tfrecordkit[parquet]` ({e}).") from None
     sep = "\t" if kind == "tsv" else ","
-    header = pd.read_csv(path, sep=sep, nrows=0).columns.tolist()
+    header = pd.read_csv(source, sep=sep, nrows=0).columns.tolist()
     if not header:
-        raise OptionError(f"`source` {str(path)!r} has no header row.")
+        raise OptionError(f"`source` {path!r} has no header row.")
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
     text = {c: str for c in (header[0], *string_columns) if c in header}
-    return pd.read_csv(path, sep=sep, dtype=text, keep_default_na=True)
+    return pd.read_csv(source, sep=sep, dtype=text, keep_default_na=True)
 
 
 def list_folder(root: str | os.PathLike) -> pd.DataFrame:
@@ -67,30 +77,31 @@ def list_folder(root: str | os.PathLike) -> pd.DataFrame:
         >>> list_folder("flowers").head(1).to_dict("records")
         [{'id': 'daisy/1.jpg', 'label': 'daisy'}]
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise OptionError(f"`source` {str(root)!r} is not a directory of class subfolders.")
-    rows, ignored = [], 0
-    classes = sorted(d.name for d in os.scandir(root) if d.is_dir() and not d.name.startswith("."))
+    root = os.fspath(root)
+    if not storage.isdir(root):
+        raise OptionError(f"`source` {root!r} is not a directory of class subfolders.")
+    _, subdirs, top_files = next(storage.walk(root))
+    classes = sorted(d for d in subdirs if not d.startswith("."))
     if not classes:
-        raise OptionError(f"`source` {str(root)!r} has no class subfolders; put each class's "
+        raise OptionError(f"`source` {root!r} has no class subfolders; put each class's "
                           "images in a folder named after the class.")
+    rows, ignored = [], len(top_files)
     for name in classes:
-        for dirpath, dirnames, filenames in os.walk(root / name, followlinks=False):
+        base = storage.join(root, name)
+        for dirpath, dirnames, filenames in storage.walk(base):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            inner = dirpath[len(base):].strip("/" + os.sep).replace(os.sep, "/")
             for filename in sorted(filenames):
                 if filename.startswith("."):
                     continue
-                if Path(filename).suffix.lower() not in IMAGE_EXTENSIONS:
+                if os.path.splitext(filename)[1].lower() not in IMAGE_EXTENSIONS:
                     ignored += 1
                     continue
-                rel = Path(dirpath, filename).relative_to(root).as_posix()
-                rows.append((rel, name))
-    ignored += sum(1 for d in os.scandir(root) if d.is_file())
+                rows.append((posixpath.join(name, inner, filename), name))
     if ignored:
         log.info("%s: left out %d files that are not images in a class subfolder", root, ignored)
     if not rows:
-        raise OptionError(f"`source` {str(root)!r} has class subfolders but no images with "
+        raise OptionError(f"`source` {root!r} has class subfolders but no images with "
                           f"extensions {', '.join(IMAGE_EXTENSIONS)}.")
     import pandas as pd
 
@@ -131,6 +142,8 @@ def resolve_image(root: str, value: object, ext: str | None) -> tuple[str, str]:
     rel = PurePosixPath(text.replace("\\", "/"))
     if ".." in rel.parts:
         raise ValueError(f"image path {text!r} leads outside the image root")
+    if storage.is_remote(root):
+        return _find_remote(root, rel, ext)
     path, rel = _find(root, rel, ext)
     real_root = _realpath(root)
     real = os.path.realpath(path)
@@ -146,8 +159,7 @@ def _find(root: str, rel: PurePosixPath, ext: str | None) -> tuple[str, PurePosi
     if os.path.lexists(first):   # the common case, without building the alternatives
         return first, rel
     forms = [rel] + [PurePosixPath(unicodedata.normalize(f, str(rel))) for f in ("NFC", "NFD")]
-    guesses = () if ext or rel.suffix.lower() in IMAGE_EXTENSIONS else \
-        IMAGE_EXTENSIONS + tuple(e.upper() for e in IMAGE_EXTENSIONS)
+    guesses = () if ext or rel.suffix.lower() in IMAGE_EXTENSIONS else _GUESSES
     for form in dict.fromkeys(forms):
         path = os.path.join(root, *form.parts)
         if os.path.lexists(path):
@@ -156,3 +168,15 @@ def _find(root: str, rel: PurePosixPath, ext: str | None) -> tuple[str, PurePosi
             if os.path.lexists(path + candidate):
                 return path + candidate, PurePosixPath(str(form) + candidate)
     return os.path.join(root, *rel.parts), rel
+
+
+def _find_remote(root: str, rel: PurePosixPath, ext: str | None) -> tuple[str, str]:
+    """`_find` on an object store, where each lookup is a request and no link can lead out:
+    a path that names an image file is taken as it is (a missing one fails when read);
+    one without an extension gets the first guess that exists."""
+    path = posixpath.join(root, *rel.parts)
+    if not (ext or rel.suffix.lower() in IMAGE_EXTENSIONS):
+        for candidate in _GUESSES:
+            if storage.exists(path + candidate):
+                return path + candidate, rel.as_posix() + candidate
+    return path, rel.as_posix()

@@ -1,7 +1,6 @@
 """Integrity checks of TFRecord files: both CRCs of every record, optionally every image."""
 from __future__ import annotations
 
-import glob
 import gzip
 import io
 import os
@@ -9,6 +8,7 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+from . import storage
 from .errors import DatasetError
 from .manifest import find_manifest, load_manifest
 from .records import (FOOTER_SIZE, HEADER_SIZE, _HEADER, _U32, _read_exact, detect_compression,
@@ -26,17 +26,18 @@ def expand_paths(path: str | os.PathLike) -> list[str]:
         ['out/train/train-00000-of-00004.tfrecord']
     """
     path = os.fspath(path)
-    if os.path.isdir(path):
+    if storage.isdir(path):
         manifest = find_manifest(path)
         if manifest:
             return load_manifest(path).files
-        found = [os.path.join(d, f) for d, _, files in os.walk(path) for f in files
+        found = [storage.join(d, f) for d, _, files in storage.walk(path) for f in files
                  if f.endswith(_RECORD_SUFFIXES) or ".tfrecord" in f and not f.endswith(".idx")]
-        files = sorted(f for f in found if not os.path.basename(f).startswith("."))
-    elif os.path.isfile(path):
+        files = sorted(f for f in found if not storage.basename(f).startswith("."))
+    elif storage.isfile(path):
         files = [path]
     else:
-        files = sorted(f for f in glob.glob(path) if os.path.isfile(f) and not f.endswith(".idx"))
+        files = sorted(f for f in storage.glob(path)
+                       if storage.isfile(f) and not f.endswith(".idx"))
     if not files:
         raise DatasetError(f"{path!r} names no TFRecord file; pass a file, a glob such as "
                            "'data/*.tfrecord', or a directory that holds them.")
@@ -80,8 +81,9 @@ class _Scan:
 
 def _read_index(file: str) -> list[tuple[int, int]] | None:
     try:
-        with open(file + ".idx", encoding="ascii") as f:
-            return [(int(a), int(b)) for a, b in (line.split() for line in f if line.strip())]
+        with storage.open(file + ".idx", "r", encoding="ascii") as f:
+            lines = f.read().splitlines()
+        return [(int(a), int(b)) for a, b in (line.split() for line in lines if line.strip())]
     except (OSError, ValueError):
         return None
 
@@ -207,7 +209,7 @@ def verify(path: str | os.PathLike, *, decode_images: bool = False) -> VerifyRep
             report.corrupt.append({"file": file, "record": record, "offset": offset,
                                    "reason": reason})
 
-        if not os.path.isfile(file):
+        if not storage.isfile(file):
             bad(0, 0, "file is missing" + (" (listed in dataset.json)" if expected is not None else ""))
             continue
         scan = _Scan(_read_index(file))

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 import joblib
 import numpy as np
 
-from . import __version__
+from . import __version__, storage
 from .errors import OptionError, SourceError, TfrecordkitError
 from .example import encode_example
 from .images import ImageOptions, load_image
@@ -56,6 +56,7 @@ _SHARD_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*-\d{5}-of-\d{5}\.tfrecord
 _RECORD_OVERHEAD = 128        # bytes of Example framing and small features per record
 _JPEG_BYTES_PER_PIXEL = 0.4   # estimates for planning shard sizes before anything is encoded
 _PNG_BYTES_PER_PIXEL = 1.5
+_REMOTE_SIZE_SAMPLE = 512     # images whose sizes are asked for when they are on an object store
 # Options that change what is written; a resumed run must match them to keep shards.
 _OUTPUT_OPTIONS = ("images", "id_column", "image_column", "ext", "label", "multi_label",
                    "multi_label_sep", "columns", "image_size", "resize_mode", "image_format",
@@ -135,13 +136,12 @@ class _HashingFile:
 
 def _atomic_write_text(path: str, text: str) -> None:
     # Hidden temporary name: never mistaken for a shard or an index by a directory listing.
-    directory, name = os.path.split(path)
-    tmp = os.path.join(directory, f".{name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    with open(tmp, "w", encoding="utf-8") as f:
+    directory, name = storage.dirname(path), storage.basename(path)
+    tmp = storage.join(directory, f".{name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    with storage.open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+        storage.sync(f)
+    storage.replace(tmp, path)
 
 
 def _features(row: dict, task: ShardTask, row_number: int) -> dict[str, tuple[str, list]]:
@@ -176,8 +176,8 @@ def _check_current(task: ShardTask) -> None:
     if not task.run_file:
         return
     try:
-        with open(task.run_file, encoding="utf-8") as f:
-            current = json.load(f).get("run") == task.run_id
+        with storage.open(task.run_file, "r", encoding="utf-8") as f:
+            current = json.loads(f.read()).get("run") == task.run_id
     except (OSError, ValueError):
         current = False
     if not current:
@@ -193,13 +193,13 @@ def write_shard(task: ShardTask) -> ShardResult:
     the shard's name; the .done.json mark written last lets `resume` keep the shard.
     """
     spec = task.spec
-    final = os.path.join(task.directory, spec.file)
-    tmp = os.path.join(task.directory, f".{spec.file}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    final = storage.join(task.directory, spec.file)
+    tmp = storage.join(task.directory, f".{spec.file}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
     result = ShardResult(spec.split, spec.file, 0, 0, "")
     shapes, formats = set(), set()
     columns = task.rows.columns
     try:
-        with open(tmp, "wb", buffering=1 << 20) as raw:
+        with storage.open(tmp, "wb", buffering=1 << 20) as raw:
             hashed = _HashingFile(raw)
             with RecordWriter(hashed, None if task.compression == "none" else task.compression) as writer:
                 for i, (row_number, values) in enumerate(zip(task.rows.numbers, task.rows.values)):
@@ -220,15 +220,14 @@ def write_shard(task: ShardTask) -> ShardResult:
                     formats.add(image.format)
                 index = writer.index
                 result.records = writer.count
-            raw.flush()
-            os.fsync(raw.fileno())
+            storage.sync(raw)
         result.bytes, result.sha256 = hashed.size, hashed.sha256.hexdigest()
         _check_current(task)
         _atomic_write_text(final + ".idx", format_index(index))
-        os.replace(tmp, final)
+        storage.replace(tmp, final)
     finally:
         with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
+            storage.remove(tmp)
     result.shapes = sorted(list(s) for s in shapes)
     result.formats = sorted(formats)
     _atomic_write_text(_done_path(task.directory, spec.file),
@@ -237,19 +236,19 @@ def write_shard(task: ShardTask) -> ShardResult:
 
 
 def _done_path(directory: str, file: str) -> str:
-    return os.path.join(directory, f".{file}{_DONE_SUFFIX}")
+    return storage.join(directory, f".{file}{_DONE_SUFFIX}")
 
 
 def _reusable(task: ShardTask) -> ShardResult | None:
     """A shard a previous run completed with the same plan, when its checksum still holds."""
-    final = os.path.join(task.directory, task.spec.file)
+    final = storage.join(task.directory, task.spec.file)
     try:
-        with open(_done_path(task.directory, task.spec.file), encoding="utf-8") as f:
-            done = json.load(f)
-        if done.pop("fingerprint") != task.fingerprint or not os.path.isfile(final + ".idx"):
+        with storage.open(_done_path(task.directory, task.spec.file), "r", encoding="utf-8") as f:
+            done = json.loads(f.read())
+        if done.pop("fingerprint") != task.fingerprint or not storage.isfile(final + ".idx"):
             return None
         digest = hashlib.sha256()
-        with open(final, "rb") as f:
+        with storage.open(final, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
     except (OSError, ValueError, KeyError):
@@ -265,25 +264,32 @@ def _estimate_sizes(frame: pd.DataFrame, opts: WriteOptions, image_column: str) 
         pixels = opts.image_size[0] * opts.image_size[1]
         per_pixel = {"raw": 3, "jpeg": _JPEG_BYTES_PER_PIXEL, "png": _PNG_BYTES_PER_PIXEL}
         return np.full(n, pixels * per_pixel[opts.image_format] + _RECORD_OVERHEAD)
-    sizes = np.empty(n, dtype=np.float64)
-    for i, value in enumerate(frame[image_column].tolist()):
+    values = frame[image_column].tolist()
+    rows = range(n)
+    if storage.is_remote(opts.images) and n > _REMOTE_SIZE_SAMPLE:
+        # One request per object is too slow on an object store: a seeded sample stands in.
+        rows = np.sort(np.random.default_rng(0).choice(n, _REMOTE_SIZE_SAMPLE, replace=False))
+    sizes = np.zeros(n, dtype=np.float64)
+    for i in rows:
         try:
-            sizes[i] = os.stat(resolve_image(opts.images, value, opts.ext)[0]).st_size
+            sizes[i] = storage.getsize(resolve_image(opts.images, values[i], opts.ext)[0])
         except (OSError, ValueError):
             sizes[i] = 0
+    if len(rows) < n:
+        sizes[:] = sizes[rows].mean()
     if opts.image_size is not None:   # keep format with a resize: shrinks by the pixel ratio
         sizes = np.minimum(sizes, opts.image_size[0] * opts.image_size[1] * 3)
     return sizes + _RECORD_OVERHEAD
 
 
 def _check_out_dir(out_dir: str, resume: bool) -> None:
-    if not os.path.exists(out_dir):
+    if not storage.exists(out_dir):
         return
-    if not os.path.isdir(out_dir):
+    if not storage.isdir(out_dir):
         raise OptionError(f"`out_dir` {out_dir!r} exists and is not a directory.")
     if resume:
         return
-    entries = [e for e in os.listdir(out_dir) if e != LOCK_NAME]
+    entries = [e for e in storage.listdir(out_dir) if e != LOCK_NAME]
     if MANIFEST_NAME in entries:
         raise OptionError(f"`out_dir` {out_dir!r} already holds a complete dataset; delete it "
                           "or choose another directory.")
@@ -297,8 +303,13 @@ def _lock(out_dir: str) -> Iterator[None]:
     """Refuses a second conversion into the same directory while one is running.
 
     An advisory `flock` on LOCK_NAME: the kernel releases it when the holder exits, however
-    it exits (kill -9 included), so a stale lock file never blocks a later run.
+    it exits (kill -9 included), so a stale lock file never blocks a later run. Object
+    stores (a URL) offer no lock: there the run file alone tells a run it was overtaken.
     """
+    if storage.is_remote(out_dir):
+        log.debug("%s: no lock on a remote file system", out_dir)
+        yield
+        return
     path = os.path.join(out_dir, LOCK_NAME)
     if fcntl is None:  # pragma: no cover
         yield from _exclusive_file(path, out_dir)
@@ -343,16 +354,6 @@ def _exclusive_file(path: str, out_dir: str) -> Iterator[None]:  # pragma: no co
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.remove(path)
-
-
-def _fsync_dir(directory: str) -> None:
-    # Makes the shards' renames durable before dataset.json claims they exist.
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 @contextlib.contextmanager
@@ -458,7 +459,7 @@ def _image_facts(results: list[ShardResult]) -> dict[str, Any]:
 
 
 def _write_errors(path: str, skipped: list[tuple]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with storage.open(path, "w", newline="", encoding="utf-8") as f:
         out = csv.writer(f)
         out.writerow(["row", "id", "source", "reason"])
         out.writerows(sorted(skipped, key=lambda s: s[0]))
@@ -467,10 +468,10 @@ def _write_errors(path: str, skipped: list[tuple]) -> None:
 def _cleanup_temporaries(directories: list[str]) -> None:
     for directory in directories:
         with contextlib.suppress(FileNotFoundError):
-            for name in os.listdir(directory):
+            for name in storage.listdir(directory):
                 if ".tmp-" in name and (name.startswith(".") or name.startswith(MANIFEST_NAME)):
                     with contextlib.suppress(OSError):
-                        os.remove(os.path.join(directory, name))
+                        storage.remove(storage.join(directory, name))
 
 
 def _remove_leftovers(directories: list[str], tasks: list[ShardTask]) -> None:
@@ -480,37 +481,37 @@ def _remove_leftovers(directories: list[str], tasks: list[ShardTask]) -> None:
     planned = {t.spec.file for t in tasks}
     for directory in directories:
         with contextlib.suppress(FileNotFoundError):
-            for name in os.listdir(directory):
+            for name in storage.listdir(directory):
                 shard = name[1:-len(_DONE_SUFFIX)] if name.endswith(_DONE_SUFFIX) else \
                     name[:-len(".idx")] if name.endswith(".idx") else name
                 stale = ((_SHARD_NAME.match(name) or name.endswith(_DONE_SUFFIX))
                          and shard not in planned)
                 if stale or (name == MANIFEST_NAME and len(directories) > 1):
                     with contextlib.suppress(OSError):
-                        os.remove(os.path.join(directory, name))
+                        storage.remove(storage.join(directory, name))
 
 
 def _abandon(out_dir: str, directories: list[str], tasks: list[ShardTask]) -> None:
     """After a bad row under on_error='raise': removes what this run wrote, so the directory
     is as it was and the corrected conversion can run into it straight away."""
     with contextlib.suppress(FileNotFoundError):
-        os.remove(os.path.join(out_dir, RUN_NAME))   # first: stops workers still running
+        storage.remove(storage.join(out_dir, RUN_NAME))   # first: stops workers still running
     for task in tasks:
-        final = os.path.join(task.directory, task.spec.file)
+        final = storage.join(task.directory, task.spec.file)
         for path in (final, final + ".idx", _done_path(task.directory, task.spec.file)):
             with contextlib.suppress(FileNotFoundError):
-                os.remove(path)
+                storage.remove(path)
     _cleanup_temporaries(directories)
     for directory in directories:
         if directory != out_dir:
             with contextlib.suppress(OSError):
-                os.rmdir(directory)   # only when empty
+                storage.rmdir(directory)   # only when empty
 
 
 def _previous_seed(run_file: str) -> int | None:
     try:
-        with open(run_file, encoding="utf-8") as f:
-            seed = json.load(f).get("seed")
+        with storage.open(run_file, "r", encoding="utf-8") as f:
+            seed = json.loads(f.read()).get("seed")
     except (OSError, ValueError, AttributeError):
         return None
     return seed if isinstance(seed, int) and seed >= 0 else None
@@ -608,7 +609,7 @@ def write_frame(frame: pd.DataFrame, out_dir: str | os.PathLike, *,
     opts = WriteOptions(images=images, **options)
     if len(frame) > MIN_ROWS_PER_SHARD:   # several shards: workers will be wanted
         _start_workers(opts.jobs, opts.backend)
-    if not os.path.isdir(opts.images):
+    if not storage.isdir(opts.images):
         raise OptionError(f"`images` {opts.images!r} is not a directory.")
     if len(frame) == 0:
         raise OptionError("`frame` has no rows; there is nothing to convert.")
@@ -621,31 +622,31 @@ def write_frame(frame: pd.DataFrame, out_dir: str | os.PathLike, *,
                           multi_label_sep=opts.multi_label_sep, columns=opts.columns)
     frame = frame.reset_index(drop=True)
     opts = replace(opts, id_column=id_column, image_column=image_column)
-    return _write(frame, os.path.abspath(os.fspath(out_dir)), schema, opts)
+    return _write(frame, storage.absolute(out_dir), schema, opts)
 
 
 def _write(frame: pd.DataFrame, out_dir: str, schema: Schema, opts: WriteOptions) -> Manifest:
     """Takes the directory's lock, writes, and on a bad row leaves the directory as it was."""
-    created = not os.path.exists(out_dir)
-    if not created and not os.path.isdir(out_dir):
+    created = not storage.exists(out_dir)
+    if not created and not storage.isdir(out_dir):
         raise OptionError(f"`out_dir` {out_dir!r} exists and is not a directory.")
     # The backend first: a scheduler that cannot be reached fails before anything is written.
     with _parallel_backend(opts):
-        os.makedirs(out_dir, exist_ok=True)
+        storage.makedirs(out_dir)
         try:
             with _lock(out_dir):
                 return _write_locked(frame, out_dir, schema, opts)
         except SourceError:
             if created:
                 with contextlib.suppress(OSError):
-                    os.rmdir(out_dir)   # only when empty
+                    storage.rmdir(out_dir)   # only when empty
             raise
 
 
 def _write_locked(frame: pd.DataFrame, out_dir: str, schema: Schema,
                   opts: WriteOptions) -> Manifest:
     _check_out_dir(out_dir, opts.resume)
-    run_file = os.path.join(out_dir, RUN_NAME)
+    run_file = storage.join(out_dir, RUN_NAME)
     seed = opts.seed
     if seed is None and opts.resume:
         seed = _previous_seed(run_file)
@@ -655,7 +656,7 @@ def _write_locked(frame: pd.DataFrame, out_dir: str, schema: Schema,
         wanted = {**opts.to_json(), "seed": manifest.options.get("seed") if seed is None else seed}
         if all(manifest.options.get(k) == v for k, v in wanted.items() if k in _OUTPUT_OPTIONS):
             log.info("%s is already complete; nothing to resume", out_dir)
-            _finish(out_dir, [manifest.directory] + [os.path.join(out_dir, n) for n in manifest.splits])
+            _finish(out_dir, [manifest.directory] + [storage.join(out_dir, n) for n in manifest.splits])
             return manifest
         raise OptionError(f"`out_dir` {out_dir!r} already holds a complete dataset written with "
                           "other options; delete it or choose another directory.")
@@ -668,7 +669,7 @@ def _write_locked(frame: pd.DataFrame, out_dir: str, schema: Schema,
     if skipped:
         row, value, source, reason = skipped[0]
         if opts.on_error == "raise":
-            os.remove(run_file)
+            storage.remove(run_file)
             raise SourceError(row, value, source or None, reason)
         log.warning("%d rows repeat the id of an earlier row (e.g. %s); skipped them and listed "
                     "them in %s", len(skipped), ", ".join(repr(s[1]) for s in skipped[:3]),
@@ -692,10 +693,10 @@ def _write_locked(frame: pd.DataFrame, out_dir: str, schema: Schema,
     columns = list(dict.fromkeys(needed))
 
     # Absolute: a dask worker's working directory is not the client's.
-    image_root = os.path.abspath(opts.images)
+    image_root = storage.absolute(opts.images)
     tasks, directories = [], {}
     for k, name in enumerate(split_names):
-        directory = os.path.join(out_dir, name) if opts.split else out_dir
+        directory = storage.join(out_dir, name) if opts.split else out_dir
         directories[name] = directory
         # Positions in `frame`; its index keeps the source row numbers for error reports.
         rows = order_rows(np.flatnonzero(assignment == k), opts.shuffle, opts.seed + k)
@@ -705,7 +706,7 @@ def _write_locked(frame: pd.DataFrame, out_dir: str, schema: Schema,
                                    opts.on_error, opts.multi_label_sep, fingerprint,
                                    run_file, run_id))
     for directory in directories.values():
-        os.makedirs(directory, exist_ok=True)
+        storage.makedirs(directory)
     all_dirs = list(dict.fromkeys([out_dir, *directories.values()]))
     if opts.resume:
         _remove_leftovers(all_dirs, tasks)
@@ -726,13 +727,13 @@ def _write_locked(frame: pd.DataFrame, out_dir: str, schema: Schema,
         raise
     by_file = {(r.split, r.file): r for r in results}
     skipped += [s for r in results for s in r.skipped]
-    error_path = os.path.join(out_dir, ERRORS_NAME)
+    error_path = storage.join(out_dir, ERRORS_NAME)
     if skipped:
         _write_errors(error_path, skipped)
-    elif os.path.exists(error_path):
-        os.remove(error_path)
+    elif storage.exists(error_path):
+        storage.remove(error_path)
     for directory in all_dirs:
-        _fsync_dir(directory)
+        storage.sync_directory(directory)   # the renames durable before dataset.json
     manifests = {}
     for k, name in enumerate(split_names):
         ordered = [by_file[(t.spec.split, t.spec.file)] for t in tasks if t.spec.split == name]
@@ -770,12 +771,12 @@ def _finish(out_dir: str, directories: list[str]) -> None:
     """Removes the journal of a complete run: .done.json marks and the run file."""
     for directory in directories:
         with contextlib.suppress(FileNotFoundError):
-            for name in os.listdir(directory):
+            for name in storage.listdir(directory):
                 if name.startswith(".") and name.endswith(_DONE_SUFFIX):
                     with contextlib.suppress(OSError):
-                        os.remove(os.path.join(directory, name))
+                        storage.remove(storage.join(directory, name))
     with contextlib.suppress(FileNotFoundError):
-        os.remove(os.path.join(out_dir, RUN_NAME))
+        storage.remove(storage.join(out_dir, RUN_NAME))
 
 
 def write_folder(root: str | os.PathLike, out_dir: str | os.PathLike, **options: Any) -> Manifest:
@@ -811,7 +812,7 @@ def convert(source: str | os.PathLike, out_dir: str | os.PathLike, **options: An
     if not unknown:
         opts = WriteOptions(**options)   # every argument checked before any I/O
         _start_workers(opts.jobs, opts.backend)
-    if os.path.isdir(source):
+    if storage.isdir(source):
         return write_folder(source, out_dir, **options)
     strings = tuple(options[k] for k in ("id_column", "image_column") if options.get(k))
     frame = read_table(source, string_columns=strings)
