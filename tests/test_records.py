@@ -176,7 +176,7 @@ def test_write_index_default_and_explicit_path(plain_file):
     other = path.parent / "custom.index"
     assert write_index(path, other) == str(other)
     assert other.read_text() == format_index(writer.index)
-    leftovers = [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+    leftovers = [p.name for p in path.parent.iterdir() if ".tmp" in p.name]
     assert leftovers == []
 
 

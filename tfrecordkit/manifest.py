@@ -87,11 +87,7 @@ class Manifest:
 def write_manifest(manifest: Manifest) -> str:
     """Writes dataset.json atomically (temporary name, fsync, rename) and returns its path."""
     path = storage.join(manifest.directory, MANIFEST_NAME)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with storage.open(tmp, "w", encoding="utf-8") as f:
-        f.write(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n")
-        storage.sync(f)
-    storage.replace(tmp, path)
+    storage.write_text(path, json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n")
     return path
 
 

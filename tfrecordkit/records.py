@@ -19,7 +19,6 @@ import gzip
 import io
 import os
 import struct
-import uuid
 import zlib
 from dataclasses import dataclass
 from typing import BinaryIO, Iterator
@@ -575,19 +574,7 @@ def write_index(
     """
     text = format_index(index_entries(tfrecord_path, compression=compression))
     target = os.fspath(idx_path) if idx_path is not None else os.fspath(tfrecord_path) + ".idx"
-    # Temp file next to the target (same filesystem, so os.replace is atomic);
-    # readers see the old index or the complete new one, never a partial file.
-    # open(..., "x") rather than mkstemp so the file gets the usual umask mode.
-    tmp = f"{target}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with storage.open(tmp, "x", encoding="ascii", newline="\n") as f:
-            f.write(text)
-        storage.replace(tmp, target)
-    except BaseException:
-        try:
-            storage.remove(tmp)
-        except OSError:
-            pass
-        raise
+    # Readers see the old index or the complete new one, never a partial file.
+    storage.write_text(target, text)
     return target
 

@@ -15,6 +15,7 @@ import glob as _glob
 import os
 import posixpath
 import re
+import secrets
 from typing import IO, Any, Iterator
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -248,6 +249,22 @@ def walk(top: str) -> Iterator[tuple[str, list[str], list[str]]]:
     with _translated(top):
         for directory, subdirs, files in _gfile().walk(top):
             yield directory.rstrip("/"), subdirs, files
+
+
+def write_text(path: str, text: str) -> None:
+    """Writes a small text file whole or not at all: under a hidden temporary name beside
+    it (never taken for a shard, an index or dataset.json by a listing), synced, then
+    renamed over `path`; the temporary file is removed when anything fails."""
+    tmp = join(dirname(path), f".{basename(path)}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            sync(f)
+        replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            remove(tmp)
+        raise
 
 
 def sync(f: IO) -> None:

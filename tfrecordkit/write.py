@@ -134,16 +134,6 @@ class _HashingFile:
         self.raw.flush()
 
 
-def _atomic_write_text(path: str, text: str) -> None:
-    # Hidden temporary name: never mistaken for a shard or an index by a directory listing.
-    directory, name = storage.dirname(path), storage.basename(path)
-    tmp = storage.join(directory, f".{name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    with storage.open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        storage.sync(f)
-    storage.replace(tmp, path)
-
-
 def _features(row: dict, task: ShardTask, row_number: int) -> dict[str, tuple[str, list]]:
     """Encodes one row (labels first, then the image); raises SourceError with context."""
     source = None
@@ -223,14 +213,14 @@ def write_shard(task: ShardTask) -> ShardResult:
             storage.sync(raw)
         result.bytes, result.sha256 = hashed.size, hashed.sha256.hexdigest()
         _check_current(task)
-        _atomic_write_text(final + ".idx", format_index(index))
+        storage.write_text(final + ".idx", format_index(index))
         storage.replace(tmp, final)
     finally:
         with contextlib.suppress(FileNotFoundError):
             storage.remove(tmp)
     result.shapes = sorted(list(s) for s in shapes)
     result.formats = sorted(formats)
-    _atomic_write_text(_done_path(task.directory, spec.file),
+    storage.write_text(_done_path(task.directory, spec.file),
                        json.dumps({"fingerprint": task.fingerprint, **result.__dict__}))
     return result
 
@@ -271,10 +261,8 @@ def _estimate_sizes(frame: pd.DataFrame, opts: WriteOptions, image_column: str) 
         rows = np.sort(np.random.default_rng(0).choice(n, _REMOTE_SIZE_SAMPLE, replace=False))
     sizes = np.zeros(n, dtype=np.float64)
     for i in rows:
-        try:
+        with contextlib.suppress(OSError, ValueError):   # else 0: the worker reports the row
             sizes[i] = storage.getsize(resolve_image(opts.images, values[i], opts.ext)[0])
-        except (OSError, ValueError):
-            sizes[i] = 0
     if len(rows) < n:
         sizes[:] = sizes[rows].mean()
     if opts.image_size is not None:   # keep format with a resize: shrinks by the pixel ratio
@@ -662,7 +650,7 @@ def _write_locked(frame: pd.DataFrame, out_dir: str, schema: Schema,
                           "other options; delete it or choose another directory.")
     opts = replace(opts, seed=secrets.randbelow(2**31) if seed is None else seed)
     run_id = secrets.token_hex(8)
-    _atomic_write_text(run_file, json.dumps({"run": run_id, "seed": opts.seed, "pid": os.getpid()}))
+    storage.write_text(run_file, json.dumps({"run": run_id, "seed": opts.seed, "pid": os.getpid()}))
 
     source_rows = len(frame)
     skipped = _duplicates(frame, schema, opts)
