@@ -39,9 +39,11 @@ _KIND_NAMES = {"Example": "tf.train.Example", "SequenceExample": "tf.train.Seque
 # ----------------------------------------------------------------------------- counting
 
 def _files_and_manifest(path: str | os.PathLike) -> tuple[list[str], Manifest | None]:
-    manifest_path = find_manifest(path) if storage.isdir(os.fspath(path)) else None
-    manifest = load_manifest(path) if manifest_path else None
-    return expand_paths(path), manifest
+    """The files `path` names and, for a dataset directory, its manifest, loaded once."""
+    if storage.isdir(os.fspath(path)) and find_manifest(path):
+        manifest = load_manifest(path)
+        return manifest.files, manifest
+    return expand_paths(path), None
 
 
 def _count_from_index(file: str) -> int | None:
@@ -73,11 +75,10 @@ def count(path: str | os.PathLike) -> int:
         >>> tfk.count("out/train")
         1438
     """
-    return _count_detail(path)[0]
+    return _count_detail(*_files_and_manifest(path))[0]
 
 
-def _count_detail(path) -> tuple[int, list[int], str]:
-    files, manifest = _files_and_manifest(path)
+def _count_detail(files: list[str], manifest: Manifest | None) -> tuple[int, list[int], str]:
     if manifest is not None:
         return manifest.records, [s.records for s in manifest.shards], "dataset.json"
     counts, how = [], set()
@@ -185,7 +186,10 @@ def infer(path: str | os.PathLike, *, limit: int | None = DEFAULT_SCAN_RECORDS) 
         >>> info.features["image/encoded"].image
         Counter({'jpeg': 1000})
     """
-    files = expand_paths(path)
+    return _infer(expand_paths(path), limit)
+
+
+def _infer(files: list[str], limit: int | None) -> InferredSchema:
     features: dict[str, FeatureInfo] = {}
     sequences: dict[str, FeatureInfo] = {}
     scanned = 0
@@ -363,9 +367,12 @@ def inspect(path: str | os.PathLike, n: int = 5) -> InspectFrame:
           image/encoded  digit           tags
         0    <jpeg 40x40>      4          [even]
     """
+    return _inspect(*_files_and_manifest(path), n)
+
+
+def _inspect(files: list[str], manifest: Manifest | None, n: int) -> InspectFrame:
     if not isinstance(n, int) or n < 0:
         raise ValueError(f"`n` must be a non-negative integer; received n={n!r}.")
-    files, manifest = _files_and_manifest(path)
     rows = []
     for file in files:
         if len(rows) >= n:
@@ -416,9 +423,9 @@ def describe(path: str | os.PathLike, n: int = 5, *, limit: int | None = DEFAULT
     (name -> dtype, min_len, max_len, present, empty, image, notes), ``conflicts`` and
     ``rows`` (the first `n` records with images and binary values summarised).
     """
-    files, manifest = _files_and_manifest(path)
-    records, per_file, counted_from = _count_detail(path)
-    inferred = infer(path, limit=limit)
+    files, manifest = _files_and_manifest(path)   # once: on a URL each lookup is a request
+    records, per_file, counted_from = _count_detail(files, manifest)
+    inferred = _infer(files, limit)
 
     def entry(info: FeatureInfo) -> dict[str, Any]:
         scanned = max(1, inferred.scanned)
@@ -429,7 +436,8 @@ def describe(path: str | os.PathLike, n: int = 5, *, limit: int | None = DEFAULT
 
     features = {name: entry(info) for name, info in inferred.features.items()}
     features.update({name: entry(info) for name, info in inferred.sequence_features.items()})
-    rows = [{k: _jsonable(v) for k, v in row.items()} for row in inspect(path, n).to_dict("records")]
+    rows = [{k: _jsonable(v) for k, v in row.items()}
+            for row in _inspect(files, manifest, n).to_dict("records")]
     return {"records": records, "files": files, "records_per_file": per_file,
             "counted_from": counted_from, "kind": inferred.kind, "scanned": inferred.scanned,
             "features": features, "conflicts": inferred.conflicts(), "rows": rows}
