@@ -34,7 +34,8 @@ def test_shapes_dtypes_and_cardinality(dataset):
 def test_every_label_matches_source_in_record_order(dataset):
     out, frame, images = dataset
     manifest = tfk.load_manifest(out, "val")
-    from tfrecordkit.read import ReadOptions, build
+    from tfrecordkit.options import ReadOptions
+    from tfrecordkit.read import build
 
     ds = build(manifest, ReadOptions(batch_size=7, image_size=(16, 28), shuffle=False,
                                      dtype="uint8"),

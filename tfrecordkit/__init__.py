@@ -17,8 +17,9 @@ __version__ = "0.1.0"
 # (read, inspect, verify, schema), and binding them here keeps `tfk.read` the function
 # whichever submodule is imported first.
 from .errors import DatasetError, OptionError, SourceError, TfrecordkitError
-from .inspect import count, describe, infer, inspect, schema, show_batch, stats
-from .keras import predict
+from .inspect import describe, inspect, show_batch, stats
+from .locate import count, infer, schema
+from .predict import predict
 from .manifest import Manifest, load_manifest
 from .read import read
 from .verify import verify

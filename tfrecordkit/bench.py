@@ -195,7 +195,7 @@ def predict_compare(model, path: str | os.PathLike, *, batch_size: int = DEFAULT
                     image_size: int = DEFAULT_IMAGE_SIZE) -> pd.DataFrame:
     """`tfk.predict` over a whole dataset beside `model.predict` on a PIL PyDataset of the
     same source files: images/s, and how much the process grew while predicting."""
-    from .keras import predict
+    from .predict import predict
 
     files, _, _ = source_files(path)
 

@@ -113,7 +113,7 @@ def _index_parser(sub) -> None:
 
 
 def _run_index(args) -> int:
-    from .verify import expand_paths
+    from .locate import expand_paths
     from .records import write_index
 
     written = 0
@@ -141,7 +141,8 @@ def _inspect_parser(sub) -> None:
 
 
 def _run_inspect(args) -> int:
-    from .inspect import DEFAULT_SCAN_RECORDS, describe, format_description
+    from .inspect import describe, format_description
+    from .locate import DEFAULT_SCAN_RECORDS
 
     if args.n < 0:
         raise OptionError(f"`-n` must be a non-negative number of records; received -n {args.n}.")

@@ -254,3 +254,109 @@ class WriteOptions:
 def option_names() -> list[str]:
     """Names accepted by `WriteOptions`, for error messages about unknown keywords."""
     return [f.name for f in fields(WriteOptions)]
+
+
+# ----------------------------------------------------------------------------- reading
+
+DEFAULT_BATCH_SIZE = 32
+LABEL_MODES = ("int", "categorical")
+DTYPES = ("float32", "uint8")
+ON_CORRUPT = ("raise", "skip")
+# `service` without a protocol: TF's default protocol is grpc.
+_HOST_PORT = re.compile(r"^[^\s/:]+:\d+$")
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """Options of `read`, validated before TensorFlow is touched."""
+
+    batch_size: int | None = DEFAULT_BATCH_SIZE
+    image_size: tuple[int, int] | None = None
+    label_mode: str = "int"
+    shuffle: bool = True
+    repeat: bool | int = False
+    seed: int | None = None
+    dtype: str = "float32"
+    channels: int = 3
+    resize_mode: str = "stretch"
+    shuffle_buffer: int | None = None
+    cache: bool | str = False
+    drop_remainder: bool = False
+    on_corrupt: str = "raise"
+    num_workers: int | None = None
+    worker_index: int | None = None
+    service: str | None = None
+    service_job_name: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "image_size", parse_image_size(self.image_size))
+        if self.batch_size is not None and (not isinstance(self.batch_size, int)
+                                            or isinstance(self.batch_size, bool)
+                                            or self.batch_size < 1):
+            raise OptionError(f"`batch_size` must be a positive integer or None; "
+                              f"received batch_size={self.batch_size!r}.")
+        for name, choices in (("label_mode", LABEL_MODES), ("dtype", DTYPES),
+                              ("resize_mode", RESIZE_MODES), ("on_corrupt", ON_CORRUPT)):
+            if getattr(self, name) not in choices:
+                raise OptionError(f"`{name}` must be one of {', '.join(map(repr, choices))}; "
+                                  f"received {name}={getattr(self, name)!r}.")
+        if self.channels not in (1, 3):
+            raise OptionError(f"`channels` must be 1 (greyscale) or 3 (RGB); "
+                              f"received channels={self.channels!r}.")
+        if not isinstance(self.repeat, bool) and (not isinstance(self.repeat, int) or self.repeat < 1):
+            raise OptionError(f"`repeat` must be True, False or a positive number of epochs; "
+                              f"received repeat={self.repeat!r}.")
+        if self.seed is not None and (not isinstance(self.seed, int) or self.seed < 0):
+            raise OptionError(f"`seed` must be a non-negative integer or None; received seed={self.seed!r}.")
+        if self.shuffle_buffer is not None and (not isinstance(self.shuffle_buffer, int)
+                                                or self.shuffle_buffer < 1):
+            raise OptionError(f"`shuffle_buffer` must be a positive integer or None; "
+                              f"received shuffle_buffer={self.shuffle_buffer!r}.")
+        self._check_workers()
+        self._check_service()
+
+    def _check_workers(self) -> None:
+        n, i = self.num_workers, self.worker_index
+        if (n is None) != (i is None):
+            raise OptionError(f"`num_workers` and `worker_index` go together: pass both or neither; "
+                              f"received num_workers={n!r}, worker_index={i!r}.")
+        if n is None:
+            return
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise OptionError(f"`num_workers` must be a positive integer; received num_workers={n!r}.")
+        if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < n:
+            raise OptionError(f"`worker_index` must be an integer from 0 to {n - 1} for "
+                              f"num_workers={n}; received worker_index={i!r}.")
+
+    def _check_service(self) -> None:
+        service = self.service
+        if service is None:
+            if self.service_job_name is not None:
+                raise OptionError(f"`service_job_name` names a tf.data service job, so it needs "
+                                  f"`service`; received service_job_name={self.service_job_name!r} "
+                                  "and service=None.")
+            return
+        if not isinstance(service, str) or not (
+                (service.startswith("grpc://") and len(service) > len("grpc://")
+                 and not any(c.isspace() for c in service)) or _HOST_PORT.match(service)):
+            raise OptionError(f"`service` must be a tf.data service dispatcher address, "
+                              f"\"grpc://host:port\" or \"host:port\"; received service={service!r}.")
+        if self.service_job_name is not None and (not isinstance(self.service_job_name, str)
+                                                  or not self.service_job_name):
+            raise OptionError(f"`service_job_name` must be a non-empty string or None; "
+                              f"received service_job_name={self.service_job_name!r}.")
+        if self.on_corrupt == "skip":
+            raise OptionError("`on_corrupt=\"skip\"` cannot run on tf.data service workers (it "
+                              "counts damage with tf.py_function, which only the reading process "
+                              "can run); pass on_corrupt=\"raise\" with `service`, or read "
+                              f"without `service`; received service={service!r}.")
+        if self.cache:
+            raise OptionError("`cache` would cache on the tf.data service workers, which are "
+                              "handed different shard files each epoch; leave cache=False with "
+                              f"`service`; received cache={self.cache!r}.")
+        if self.service_job_name is not None and self.num_workers not in (None, 1):
+            raise OptionError("A shared `service_job_name` already splits the records among the "
+                              "trainers that read it; pass num_workers/worker_index (or "
+                              "input_context) or service_job_name, not both; received "
+                              f"num_workers={self.num_workers!r}, "
+                              f"service_job_name={self.service_job_name!r}.")

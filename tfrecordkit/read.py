@@ -8,125 +8,23 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Sequence
 
 from . import storage
 from .errors import DatasetError, OptionError
 from .manifest import Manifest, load_manifest
-from .options import RESIZE_MODES, parse_image_size
+from .options import DEFAULT_BATCH_SIZE, ReadOptions
+from .preprocess import encoded_batch_decoder, image_decoder, raw_batch_decoder
 from .schema import CLASS, FLOAT, INT, MULTI_LABEL, TARGET
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BATCH_SIZE = 32
 # Records held for shuffling: enough for a good shuffle, bounded in memory by bytes.
 SHUFFLE_BUFFER_BYTES = 32 << 20
 MIN_SHUFFLE_BUFFER = 1024
 DEFAULT_CYCLE_LENGTH = 16
 _UNBATCHED_CHUNK = 64     # records parsed at once when the caller asks for no batching
-LABEL_MODES = ("int", "categorical")
-DTYPES = ("float32", "uint8")
-ON_CORRUPT = ("raise", "skip")
-# `service` without a protocol: TF's default protocol is grpc.
-_HOST_PORT = re.compile(r"^[^\s/:]+:\d+$")
-
-
-@dataclass(frozen=True)
-class ReadOptions:
-    """Options of `read`, validated before TensorFlow is touched."""
-
-    batch_size: int | None = DEFAULT_BATCH_SIZE
-    image_size: tuple[int, int] | None = None
-    label_mode: str = "int"
-    shuffle: bool = True
-    repeat: bool | int = False
-    seed: int | None = None
-    dtype: str = "float32"
-    channels: int = 3
-    resize_mode: str = "stretch"
-    shuffle_buffer: int | None = None
-    cache: bool | str = False
-    drop_remainder: bool = False
-    on_corrupt: str = "raise"
-    num_workers: int | None = None
-    worker_index: int | None = None
-    service: str | None = None
-    service_job_name: str | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "image_size", parse_image_size(self.image_size))
-        if self.batch_size is not None and (not isinstance(self.batch_size, int)
-                                            or isinstance(self.batch_size, bool)
-                                            or self.batch_size < 1):
-            raise OptionError(f"`batch_size` must be a positive integer or None; "
-                              f"received batch_size={self.batch_size!r}.")
-        for name, choices in (("label_mode", LABEL_MODES), ("dtype", DTYPES),
-                              ("resize_mode", RESIZE_MODES), ("on_corrupt", ON_CORRUPT)):
-            if getattr(self, name) not in choices:
-                raise OptionError(f"`{name}` must be one of {', '.join(map(repr, choices))}; "
-                                  f"received {name}={getattr(self, name)!r}.")
-        if self.channels not in (1, 3):
-            raise OptionError(f"`channels` must be 1 (greyscale) or 3 (RGB); "
-                              f"received channels={self.channels!r}.")
-        if not isinstance(self.repeat, bool) and (not isinstance(self.repeat, int) or self.repeat < 1):
-            raise OptionError(f"`repeat` must be True, False or a positive number of epochs; "
-                              f"received repeat={self.repeat!r}.")
-        if self.seed is not None and (not isinstance(self.seed, int) or self.seed < 0):
-            raise OptionError(f"`seed` must be a non-negative integer or None; received seed={self.seed!r}.")
-        if self.shuffle_buffer is not None and (not isinstance(self.shuffle_buffer, int)
-                                                or self.shuffle_buffer < 1):
-            raise OptionError(f"`shuffle_buffer` must be a positive integer or None; "
-                              f"received shuffle_buffer={self.shuffle_buffer!r}.")
-        self._check_workers()
-        self._check_service()
-
-    def _check_workers(self) -> None:
-        n, i = self.num_workers, self.worker_index
-        if (n is None) != (i is None):
-            raise OptionError(f"`num_workers` and `worker_index` go together: pass both or neither; "
-                              f"received num_workers={n!r}, worker_index={i!r}.")
-        if n is None:
-            return
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise OptionError(f"`num_workers` must be a positive integer; received num_workers={n!r}.")
-        if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < n:
-            raise OptionError(f"`worker_index` must be an integer from 0 to {n - 1} for "
-                              f"num_workers={n}; received worker_index={i!r}.")
-
-    def _check_service(self) -> None:
-        service = self.service
-        if service is None:
-            if self.service_job_name is not None:
-                raise OptionError(f"`service_job_name` names a tf.data service job, so it needs "
-                                  f"`service`; received service_job_name={self.service_job_name!r} "
-                                  "and service=None.")
-            return
-        if not isinstance(service, str) or not (
-                (service.startswith("grpc://") and len(service) > len("grpc://")
-                 and not any(c.isspace() for c in service)) or _HOST_PORT.match(service)):
-            raise OptionError(f"`service` must be a tf.data service dispatcher address, "
-                              f"\"grpc://host:port\" or \"host:port\"; received service={service!r}.")
-        if self.service_job_name is not None and (not isinstance(self.service_job_name, str)
-                                                  or not self.service_job_name):
-            raise OptionError(f"`service_job_name` must be a non-empty string or None; "
-                              f"received service_job_name={self.service_job_name!r}.")
-        if self.on_corrupt == "skip":
-            raise OptionError("`on_corrupt=\"skip\"` cannot run on tf.data service workers (it "
-                              "counts damage with tf.py_function, which only the reading process "
-                              "can run); pass on_corrupt=\"raise\" with `service`, or read "
-                              f"without `service`; received service={service!r}.")
-        if self.cache:
-            raise OptionError("`cache` would cache on the tf.data service workers, which are "
-                              "handed different shard files each epoch; leave cache=False with "
-                              f"`service`; received cache={self.cache!r}.")
-        if self.service_job_name is not None and self.num_workers not in (None, 1):
-            raise OptionError("A shared `service_job_name` already splits the records among the "
-                              "trainers that read it; pass num_workers/worker_index (or "
-                              "input_context) or service_job_name, not both; received "
-                              f"num_workers={self.num_workers!r}, "
-                              f"service_job_name={self.service_job_name!r}.")
 
 
 def _label_names(manifest: Manifest, label: Any) -> list[str]:
@@ -346,131 +244,6 @@ def _raw_size(manifest: Manifest) -> tuple[int, int] | None:
     return None
 
 
-def _resizer(opts: ReadOptions, size: tuple[int, int] | None):
-    """fit(image, antialias): image [h, w, c] -> float32 [height, width, c] by
-    `opts.resize_mode`, or the image as it is when no size is asked for."""
-    import tensorflow as tf
-
-    def fit(image, antialias: bool):
-        if size is None:
-            return image
-        height, width = size
-        if opts.resize_mode == "pad":
-            return tf.image.resize_with_pad(image, height, width, antialias=antialias)
-        if opts.resize_mode == "crop":
-            shape = tf.shape(image)
-            h, w = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
-            scale = tf.maximum(height / h, width / w)
-            crop_h = tf.minimum(shape[0], tf.cast(tf.math.ceil(height / scale), tf.int32))
-            crop_w = tf.minimum(shape[1], tf.cast(tf.math.ceil(width / scale), tf.int32))
-            image = tf.image.crop_to_bounding_box(image, (shape[0] - crop_h) // 2,
-                                                  (shape[1] - crop_w) // 2, crop_h, crop_w)
-        return tf.image.resize(image, size, antialias=antialias)
-
-    return fit
-
-
-def _finisher(opts: ReadOptions):
-    """float in [0, 255] (or uint8) -> the requested dtype and range."""
-    import tensorflow as tf
-
-    def finish(image):
-        if opts.dtype == "uint8":
-            if image.dtype == tf.uint8:
-                return image
-            return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
-        return tf.cast(image, tf.float32) / 255.0
-
-    return finish
-
-
-def _set_channels(image, channels: int):
-    import tensorflow as tf
-
-    if image.shape[-1] == channels:
-        return image
-    return tf.image.rgb_to_grayscale(image) if channels == 1 else tf.image.grayscale_to_rgb(image)
-
-
-def _raw_batch_decoder(opts: ReadOptions, stored: tuple[int, int], size):
-    """Raw pixels of one stored size: the whole batch decodes with one reshape."""
-    import tensorflow as tf
-
-    fit, finish = _resizer(opts, size), _finisher(opts)
-    h, w = stored
-
-    def decode(encoded, *_):
-        images = _set_channels(tf.reshape(tf.io.decode_raw(encoded, tf.uint8), [-1, h, w, 3]),
-                               opts.channels)
-        if size is not None and tuple(size) != (h, w):
-            images = tf.map_fn(lambda image: fit(image, True), images,
-                               fn_output_signature=tf.float32)
-        out = size or (h, w)
-        return tf.ensure_shape(finish(images), [None, out[0], out[1], opts.channels])
-
-    return decode
-
-
-def _image_decoder(opts: ReadOptions, size):
-    """One encoded image -> [H, W, C].
-
-    JPEGs are decoded at 1/2, 1/4 or 1/8 scale (DCT scaling, nearly free) when that still
-    covers the target size, which leaves less than a 2x shrink on the shorter side, so a
-    plain bilinear resize follows (antialiasing would double the cost of every image).
-    Other formats are resized with antialiasing, and kept exactly when already the size.
-    """
-    import tensorflow as tf
-
-    fit, finish = _resizer(opts, size), _finisher(opts)
-    channels = opts.channels
-
-    def decode_any(encoded):
-        image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
-        image.set_shape([None, None, channels])
-        return image
-
-    def decode(encoded, height, width):
-        if size is None:
-            return finish(decode_any(encoded))
-
-        def other():
-            image = decode_any(encoded)
-            shape = tf.shape(image)
-            same = tf.logical_and(tf.equal(shape[0], size[0]), tf.equal(shape[1], size[1]))
-            return tf.cond(same, lambda: tf.cast(image, tf.float32), lambda: fit(image, True))
-
-        def jpeg():
-            scale = tf.minimum(height // size[0], width // size[1])
-            step = tf.add_n([tf.cast(scale >= r, tf.int32) for r in (2, 4, 8)])  # ratio 2**step
-            image = tf.switch_case(step, [
-                lambda r=r: tf.ensure_shape(tf.io.decode_jpeg(encoded, channels=channels, ratio=r),
-                                            [None, None, channels]) for r in (1, 2, 4, 8)])
-            return fit(image, False)
-
-        is_jpeg = tf.equal(tf.strings.substr(encoded, 0, 3), b"\xff\xd8\xff")
-        image = tf.cond(is_jpeg, jpeg, other)
-        # Branches lose the static size; Keras and users build on element_spec.
-        return tf.ensure_shape(finish(image), [size[0], size[1], channels])
-
-    return decode
-
-
-def _encoded_batch_decoder(opts: ReadOptions, size: tuple[int, int]):
-    """A batch of encoded images -> [B, height, width, C], one image after another inside
-    one tf.data call: about 5% faster than unbatching, decoding each image as its own
-    element and batching again (per-element overhead), with as many batches in flight as
-    tf.data's autotuner finds cores for."""
-    import tensorflow as tf
-
-    decode = _image_decoder(opts, size)
-    out = tf.TensorSpec([size[0], size[1], opts.channels],
-                        tf.uint8 if opts.dtype == "uint8" else tf.float32)
-
-    def decode_batch(encoded, height, width):
-        return tf.map_fn(lambda parts: decode(*parts), (encoded, height, width),
-                         fn_output_signature=out)
-
-    return decode_batch
 
 
 def _label_transform(manifest: Manifest, labels: list[str], opts: ReadOptions):
@@ -532,9 +305,9 @@ def build(manifest: Manifest, opts: ReadOptions, *, labels: Sequence[str], ids: 
     batch_decode = None
     if images and opts.batch_size is not None:
         if raw_size is not None:
-            batch_decode = _raw_batch_decoder(opts, raw_size, size)
+            batch_decode = raw_batch_decoder(opts, raw_size, size)
         elif opts.on_corrupt != "skip":   # skipping drops single images: element by element
-            batch_decode = _encoded_batch_decoder(opts, size)
+            batch_decode = encoded_batch_decoder(opts, size)
     whole_batches = batch_decode is not None
     ds = ds.batch(chunk, drop_remainder=bool(whole_batches and opts.drop_remainder),
                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -556,7 +329,7 @@ def build(manifest: Manifest, opts: ReadOptions, *, labels: Sequence[str], ids: 
 
     ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     if images and not whole_batches:
-        decode = _image_decoder(opts, size)
+        decode = image_decoder(opts, size)
         slot = 1 if ids else 0
 
         def decode_element(*parts):

@@ -9,39 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from . import storage
-from .errors import DatasetError
+from .locate import expand_paths
 from .manifest import find_manifest, load_manifest
 from .records import (FOOTER_SIZE, HEADER_SIZE, _HEADER, _U32, _read_exact, detect_compression,
                       masked_crc32c, open_stream)
-
-_RECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".tfrecord.gz", ".tfrecords.gz", ".tfrec")
-
-
-def expand_paths(path: str | os.PathLike) -> list[str]:
-    """TFRecord files named by `path`: a file, a glob, or a directory (its dataset.json's
-    shards, else every ``*.tfrecord*`` file below it).
-
-    Example:
-        >>> expand_paths("out/train")[:1]
-        ['out/train/train-00000-of-00004.tfrecord']
-    """
-    path = os.fspath(path)
-    if storage.isdir(path):
-        manifest = find_manifest(path)
-        if manifest:
-            return load_manifest(path).files
-        found = [storage.join(d, f) for d, _, files in storage.walk(path) for f in files
-                 if f.endswith(_RECORD_SUFFIXES) or ".tfrecord" in f and not f.endswith(".idx")]
-        files = sorted(f for f in found if not storage.basename(f).startswith("."))
-    elif storage.isfile(path):
-        files = [path]
-    else:
-        files = sorted(f for f in storage.glob(path)
-                       if storage.isfile(f) and not f.endswith(".idx"))
-    if not files:
-        raise DatasetError(f"{path!r} names no TFRecord file; pass a file, a glob such as "
-                           "'data/*.tfrecord', or a directory that holds them.")
-    return files
 
 
 @dataclass

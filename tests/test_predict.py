@@ -61,7 +61,8 @@ def test_predict_ids_aligned_one_to_one(dataset):
     assert sorted(table["id"]) == sorted(frame["image_name"])
     assert np.allclose(table[["blue", "green", "red"]].sum(axis=1), 1.0, atol=1e-5)
     # Row i of the table is the model's output for the image of record i.
-    from tfrecordkit.read import ReadOptions, build
+    from tfrecordkit.options import ReadOptions
+    from tfrecordkit.read import build
 
     images = np.concatenate([b.numpy() for b in build(manifest, ReadOptions(batch_size=30, shuffle=False), labels=[])])
     direct = model.predict(images, verbose=0)

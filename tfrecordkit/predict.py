@@ -1,4 +1,4 @@
-"""Keras adapters: predictions over a dataset directory, joined to their ids."""
+"""Prediction: a Keras model over a dataset, its outputs joined to their ids."""
 from __future__ import annotations
 
 import os
@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from .errors import DatasetError, OptionError
-from .read import DEFAULT_BATCH_SIZE, ReadOptions, _label_names, _load, build
+from .options import DEFAULT_BATCH_SIZE, ReadOptions
+from .read import _label_names, _load, build
 from .schema import CLASS, MULTI_LABEL
 
 if TYPE_CHECKING:
