@@ -20,9 +20,9 @@ def test_kinds_and_vocabularies():
                      label=("animal", "digit", "weight", "gappy"), multi_label=("tags",))
     kinds = {f.name: (f.kind, f.dtype, f.vocabulary) for f in s.features}
     assert kinds["animal"] == (CLASS, "int64", ("cat", "dog"))
-    assert kinds["digit"] == (CLASS, "int64", (1, 3))
+    assert kinds["digit"] == (CLASS, "int64", (0, 1, 2, 3))   # the label is the integer itself
     assert kinds["weight"] == (TARGET, "float", ())
-    assert kinds["gappy"] == (CLASS, "int64", (1, 2))     # integers with a gap, read as floats
+    assert kinds["gappy"] == (CLASS, "int64", (0, 1, 2))  # integers with a gap, read as floats
     assert kinds["tags"] == (MULTI_LABEL, "int64", ("clear", "haze", "primary", "water"))
     assert kinds["count"][:2] == (INT, "int64") and kinds["flag"][:2] == (INT, "int64")
     assert kinds["note"][:2] == ("bytes", "bytes")
@@ -36,7 +36,7 @@ def test_encode_every_kind():
     row = encode_row(f.iloc[2].to_dict(), s)
     assert row["id"] == ("bytes", [b"c"])
     assert row["animal"] == ("int64", [1])
-    assert row["digit"] == ("int64", [1])
+    assert row["digit"] == ("int64", [3])
     assert row["weight"] == ("float", [0.0])
     assert row["tags"] == ("int64", [2, 3])
     assert row["count"] == ("int64", [3]) and row["flag"] == ("int64", [1])
@@ -70,6 +70,7 @@ def test_columns_selection_and_json_round_trip():
 
 
 def test_vocabulary_helpers():
-    assert class_vocabulary(pd.Series([10, 2, 2])) == (2, 10)
+    assert class_vocabulary(pd.Series([10, 2, 2])) == tuple(range(11))
+    assert class_vocabulary(pd.Series([10, 2, 2]), 500) == tuple(range(500))
     assert class_vocabulary(pd.Series(["b", " a", None, ""])) == ("a", "b")
     assert multi_label_vocabulary(pd.Series(["x,y", "y", None]), ",") == ("x", "y")

@@ -36,12 +36,23 @@ def _convert_parser(sub) -> None:
     g.add_argument("--id-column", metavar="COL", help="unique id of each row (default: first column)")
     g.add_argument("--image-column", metavar="COL", help="image path column (default: the id column)")
     g.add_argument("--ext", metavar=".jpg", help="extension appended to image paths that lack it")
+    g.add_argument("--sep", metavar="CHAR",
+                   help="the table's column separator (default: sniffed among , ; TAB |)")
+    g.add_argument("--encoding", metavar="NAME",
+                   help="the table's text encoding (default: UTF-8, else cp1252, with a log line)")
     g = p.add_argument_group("labels and columns")
     g.add_argument("--label", metavar="COL", action="append", default=[],
                    help="a class column (strings or integers -> vocabulary) or a float target; repeatable")
     g.add_argument("--multi-label", metavar="COL", action="append", default=[],
                    help="a multi-label column split on --multi-label-sep; repeatable")
-    g.add_argument("--multi-label-sep", metavar="SEP", default=" ", help="default: a space")
+    g.add_argument("--multi-label-sep", metavar="SEP", default=" ",
+                   help="default: a space; cells written as Python or JSON lists are read as lists")
+    g.add_argument("--one-hot", metavar="NAME=COL,COL,...", action="append", default=[],
+                   help="0/1 (or True/False) columns, one per class, into one multi-label NAME "
+                        "whose vocabulary is the columns in that order; repeatable")
+    g.add_argument("--num-classes", metavar="COL=N", action="append", default=[],
+                   help="integer class labels of --label COL are 0..N-1 (absent classes "
+                        "included); repeatable")
     g.add_argument("--columns", metavar="COL,...", help="other columns to keep (default: all)")
     g = p.add_argument_group("images")
     g.add_argument("--image-size", metavar="128|128x96", help="resize to HEIGHTxWIDTH")
@@ -79,7 +90,9 @@ def _run_convert(args) -> int:
     options = dict(
         images=args.images, id_column=args.id_column, image_column=args.image_column,
         ext=args.ext, label=tuple(args.label), multi_label=tuple(args.multi_label),
-        multi_label_sep=args.multi_label_sep, columns=args.columns, image_size=args.image_size,
+        multi_label_sep=args.multi_label_sep, one_hot=tuple(args.one_hot),
+        num_classes=tuple(args.num_classes), sep=args.sep, encoding=args.encoding,
+        columns=args.columns, image_size=args.image_size,
         resize_mode=args.resize_mode, image_format=args.image_format,
         jpeg_quality=args.jpeg_quality, validate=args.validate, shard_size=args.shard_size,
         num_shards=args.num_shards, compression=args.compression, split=args.split,
@@ -89,7 +102,7 @@ def _run_convert(args) -> int:
     if args.max_image_pixels is not None:
         options["max_image_pixels"] = args.max_image_pixels
     if storage.isdir(args.source):
-        for name in ("images", "id_column", "image_column"):
+        for name in ("images", "id_column", "image_column", "sep", "encoding"):
             options.pop(name)
         if not args.label:
             options.pop("label")

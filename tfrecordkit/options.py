@@ -5,6 +5,7 @@ Every check happens in ``__post_init__``, before any I/O, with one message shape
 """
 from __future__ import annotations
 
+import codecs
 import math
 import os
 import re
@@ -136,6 +137,73 @@ def parse_split(value: Any, name: str = "split") -> dict[str, float] | None:
     return split
 
 
+# Names a user may give for separators that are awkward to type on a command line.
+_SEP_NAMES = {"\\t": "\t", "tab": "\t", "TAB": "\t", "\\s": " ", "space": " "}
+
+
+def _pairs(name: str, value: Any, example: str) -> list[tuple[str, str]]:
+    """``"A=x"``, ``["A=x", "B=y"]`` or ``{"A": x}`` as (key, value-text-or-object) pairs."""
+    if isinstance(value, Mapping):
+        return [(k, v) for k, v in value.items()]
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, Sequence):
+        raise _fail(name, example, value)
+    pairs = []
+    for item in items:
+        if not isinstance(item, str) or "=" not in item:
+            raise _fail(name, example, value)
+        key, _, rest = item.partition("=")
+        pairs.append((key.strip(), rest))
+    return pairs
+
+
+def parse_one_hot(value: Any, name: str = "one_hot") -> dict[str, tuple[str, ...]] | None:
+    """Parses ``"weather=clear,haze,cloudy"`` (repeatable as a list) or a mapping
+    ``{"weather": ["clear", "haze", "cloudy"]}`` into feature name -> its 0/1 columns.
+
+    Example:
+        >>> parse_one_hot("weather=clear,haze")
+        {'weather': ('clear', 'haze')}
+    """
+    if value is None or value == {} or value == ():
+        return None
+    example = 'NAME=COL,COL,... (or a mapping {"NAME": ["COL", ...]})'
+    out: dict[str, tuple[str, ...]] = {}
+    for key, columns in _pairs(name, value, example):
+        if isinstance(columns, str):
+            columns = [c.strip() for c in columns.split(",") if c.strip()]
+        if (not isinstance(key, str) or not key or not isinstance(columns, Sequence)
+                or not columns or not all(isinstance(c, str) and c for c in columns)):
+            raise _fail(name, example, value)
+        if key in out:
+            raise _fail(name, example + ", each NAME once", value)
+        if len(set(columns)) != len(columns):
+            raise _fail(name, example + ", each column once", value)
+        out[key] = tuple(columns)
+    return out
+
+
+def parse_num_classes(value: Any, name: str = "num_classes") -> dict[str, int] | None:
+    """Parses ``"y0=500"`` (repeatable as a list) or ``{"y0": 500}``.
+
+    Example:
+        >>> parse_num_classes(["y0=500", "y1=10"])
+        {'y0': 500, 'y1': 10}
+    """
+    if value is None or value == {} or value == ():
+        return None
+    example = 'COL=N with N a positive integer (or a mapping {"COL": N})'
+    out: dict[str, int] = {}
+    for key, number in _pairs(name, value, example):
+        if isinstance(number, str):
+            number = int(number.strip()) if number.strip().isdigit() else None
+        if (not isinstance(key, str) or not key or not isinstance(number, int)
+                or isinstance(number, bool) or number < 1 or key in out):
+            raise _fail(name, example, value)
+        out[key] = number
+    return out
+
+
 def _as_tuple(name: str, value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -161,6 +229,10 @@ class WriteOptions:
     label: tuple[str, ...] = ()
     multi_label: tuple[str, ...] = ()
     multi_label_sep: str = DEFAULT_MULTI_LABEL_SEP
+    one_hot: dict[str, tuple[str, ...]] | None = None
+    num_classes: dict[str, int] | None = None
+    sep: str | None = None
+    encoding: str | None = None
     columns: tuple[str, ...] | None = None
     image_size: tuple[int, int] | None = None
     resize_mode: str = "stretch"
@@ -202,6 +274,7 @@ class WriteOptions:
             raise _fail("multi_label", "columns not also given as `label`", sorted(both))
         if not isinstance(self.multi_label_sep, str) or not self.multi_label_sep:
             raise _fail("multi_label_sep", "a non-empty string", self.multi_label_sep)
+        self._check_label_tables()
         set_("image_size", parse_image_size(self.image_size))
         _one_of("resize_mode", self.resize_mode, RESIZE_MODES)
         _one_of("image_format", self.image_format, IMAGE_FORMATS)
@@ -237,6 +310,32 @@ class WriteOptions:
                               "`image_size` (--image-size) so every record has the same shape; "
                               "received image_size=None.")
 
+    def _check_label_tables(self) -> None:
+        """--one-hot, --num-classes, --sep and --encoding (see "Label tables" in the README)."""
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
+        set_("one_hot", parse_one_hot(self.one_hot))
+        set_("num_classes", parse_num_classes(self.num_classes))
+        for name, columns in (self.one_hot or {}).items():
+            taken = {name, *columns} & {*self.label, *self.multi_label}
+            if taken:
+                raise _fail("one_hot", "feature names and columns not also given as `label` or "
+                            f"`multi_label` ({sorted(taken)[0]!r} is)", self.one_hot)
+        for name in self.num_classes or {}:
+            if name not in self.label:
+                raise _fail("num_classes", "class columns also given as `label` (--label "
+                            f"{name})", self.num_classes)
+        if self.sep is not None:
+            if not isinstance(self.sep, str) or not self.sep:
+                raise _fail("sep", "a separator such as ',', ';', '\\t' or '|', or None to sniff "
+                            "it", self.sep)
+            set_("sep", _SEP_NAMES.get(self.sep, self.sep))
+        if self.encoding is not None:
+            try:
+                codecs.lookup(self.encoding)
+            except (LookupError, TypeError):
+                raise _fail("encoding", "a text encoding Python knows, such as 'utf-8', "
+                            "'cp1252' or 'latin-1'", self.encoding) from None
+
     @property
     def reencodes(self) -> bool:
         """Whether images are decoded and written anew rather than kept byte-for-byte."""
@@ -247,6 +346,8 @@ class WriteOptions:
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
+            if isinstance(value, dict):   # one_hot's column tuples, as dataset.json reads back
+                value = {k: list(v) if isinstance(v, tuple) else v for k, v in value.items()}
             out[f.name] = list(value) if isinstance(value, tuple) else value
         return out
 

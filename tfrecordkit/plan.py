@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import OptionError
 from .options import DEFAULT_MIN_SHARDS, DEFAULT_SHARD_BYTES, MIN_ROWS_PER_SHARD
 
 
@@ -76,6 +77,27 @@ def assign_splits(n_rows: int, fractions: list[float], strata: np.ndarray | None
         rows = rng.permutation(rows)
         out[rows] = np.repeat(np.arange(len(fractions)), counts[c])
     return out
+
+
+def split_counts(n_rows: int, split: dict[str, float]) -> dict[str, int]:
+    """Rows per split, exactly as `assign_splits` hands them out; refuses a split that
+    would get none (it could not be read, and a model would be validated on nothing).
+
+    Raises:
+        OptionError: naming the split, its fraction and the row count.
+
+    Example:
+        >>> split_counts(10, {"train": 0.8, "val": 0.2})
+        {'train': 8, 'val': 2}
+    """
+    counts = _largest_remainder(n_rows, np.asarray(list(split.values()), dtype=float))
+    for (name, fraction), count in zip(split.items(), counts):
+        if count == 0:
+            given = ",".join(f"{k}={v:g}" for k, v in split.items())
+            raise OptionError(
+                f"`split` gives {name!r} no rows: {fraction:g} of {n_rows} rows rounds to 0; "
+                f"raise its fraction or leave it out; received split={given!r}.")
+    return {name: int(c) for name, c in zip(split, counts)}
 
 
 def _largest_remainder(total: int, fractions: np.ndarray) -> np.ndarray:

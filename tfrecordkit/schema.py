@@ -5,7 +5,11 @@ all the reader needs to build a feature spec.
 """
 from __future__ import annotations
 
+import ast
+import json
+import logging
 import math
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
@@ -17,6 +21,8 @@ if TYPE_CHECKING:
 
 from .errors import OptionError
 
+log = logging.getLogger(__name__)
+
 # Feature kinds. A label kind is one the reader can return as a training target.
 CLASS = "class"            # int64 index into a vocabulary
 MULTI_LABEL = "multi_label"  # int64 list of indices into a vocabulary
@@ -26,6 +32,16 @@ FLOAT = "float"
 BYTES = "bytes"
 ID = "id"
 LABEL_KINDS = (CLASS, MULTI_LABEL, TARGET)
+
+# An integer class column's vocabulary is 0..max; beyond this many classes the column is
+# more likely an id or a measurement than a class, and a one-hot of it would not fit.
+MAX_INT_CLASSES = 1 << 20
+# What is left of list syntax in a token split out of a cell like "['haze', 'primary']".
+_LIST_SYNTAX = re.compile(r"[\[\]'\",]")
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)$")
+_MAX_LIST_CELL = 100_000   # characters; a longer "list" cell is not parsed (literal_eval cost)
+_ONE_HOT_VALUES = {"0": False, "1": True, "0.0": False, "1.0": True, "false": False,
+                   "true": True}
 
 IMAGE_KEYS = {
     "image/encoded": "bytes",
@@ -68,12 +84,15 @@ class Schema:
     image_column: str
     labels: tuple[str, ...] = ()
     index: dict = field(default_factory=dict, compare=False, repr=False)
+    text_classes: set = field(default_factory=set, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # Vocabulary lookups, built once: value -> index per class/multi-label column.
         for f in self.features:
             if f.kind in (CLASS, MULTI_LABEL):
                 self.index[f.name] = {_vocab_key(v): i for i, v in enumerate(f.vocabulary)}
+                if any(isinstance(v, str) for v in f.vocabulary):
+                    self.text_classes.add(f.name)   # else 0..N-1: looked up by number
 
     def __getitem__(self, name: str) -> Feature:
         for f in self.features:
@@ -137,40 +156,286 @@ def _integral_floats(series: pd.Series) -> bool:
     return values.size > 0 and bool(np.all(np.isfinite(values) & (values == np.round(values))))
 
 
-def class_vocabulary(series: pd.Series) -> tuple:
-    """Sorted distinct non-missing values: numbers numerically, anything else as strings.
+def class_value(value: Any) -> int | str | bool | None:
+    """The canonical form of a class cell, the same from a CSV and from a DataFrame.
+
+    Numbers and numeric-looking text become one value: ``1``, ``"1"``, ``"01"``, ``1.0`` and
+    ``"1.0"`` are all ``1``; ``"2.5"`` is ``"2.5"``. Other text is stripped; booleans stay
+    booleans; a missing cell is None.
+
+    Example:
+        >>> [class_value(v) for v in (1, "01", "2.0", " cat ", None)]
+        [1, 1, 2, 'cat', None]
+    """
+    if is_missing(value):
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        return int(number) if number.is_integer() else repr(number)
+    text = str(value).strip()
+    if _NUMBER.match(text):
+        number = float(text)
+        if number.is_integer() and "." not in text:
+            return int(text)   # exact, also beyond float precision
+        return int(number) if number.is_integer() else repr(number)
+    return text
+
+
+def class_vocabulary(series: pd.Series, num_classes: int | None = None,
+                     text: bool = False) -> tuple:
+    """The vocabulary of a class column.
+
+    Integer classes keep their numbers: the vocabulary is ``0..max`` (``0..num_classes-1``
+    when given), so a stored label is the table's own integer. Any other column (or one
+    with ``text=True``, like a folder's class names) has the sorted distinct values as text,
+    numbers among them written canonically (see `class_value`). Booleans: (False, True).
 
     Example:
         >>> class_vocabulary(pd.Series(["cat", "dog", "cat", None]))
         ('cat', 'dog')
+        >>> class_vocabulary(pd.Series([3, 1, 3]))
+        (0, 1, 2, 3)
     """
     from pandas.api import types
 
-    values = [v for v in series.unique() if not is_missing(v)]
-    if types.is_numeric_dtype(series.dtype) and not types.is_bool_dtype(series.dtype):
-        return tuple(sorted(int(v) for v in values))
+    if num_classes is not None:
+        return tuple(range(num_classes))
     if types.is_bool_dtype(series.dtype):
-        return tuple(sorted(bool(v) for v in values))
-    return tuple(sorted({str(v).strip() for v in values}))
+        return tuple(sorted({bool(v) for v in series.unique() if not is_missing(v)}))
+    if text:
+        return tuple(sorted({str(v).strip() for v in series.unique() if not is_missing(v)}))
+    values = {class_value(v) for v in _distinct(series)} - {None}
+    if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        top = max(values)
+        if top < 0:
+            return ()
+        if top >= MAX_INT_CLASSES:
+            raise OptionError(
+                f"Class column `{series.name}` holds integers up to {top}, too many classes "
+                f"for a vocabulary of 0..{top}; pass it as a column to keep (--columns) "
+                "rather than --label, or renumber its classes.")
+        return tuple(range(top + 1))
+    return tuple(sorted({str(v) for v in values}))
+
+
+def _distinct(series: pd.Series) -> list:
+    """Distinct cells, also of columns holding lists (which pandas cannot hash)."""
+    try:
+        return list(series.unique())
+    except TypeError:
+        seen: dict = {}
+        for v in series:
+            key = tuple(v) if isinstance(v, (list, np.ndarray)) else v
+            seen.setdefault(repr(key), v)
+        return list(seen.values())
 
 
 def multi_label_vocabulary(series: pd.Series, sep: str) -> tuple[str, ...]:
-    """Sorted distinct tokens of a separated multi-label column.
+    """Sorted distinct tokens of a multi-label column (cells as in `parse_multi_label`;
+    cells that cannot be parsed are left out: they are bad rows).
 
     Example:
-        >>> multi_label_vocabulary(pd.Series(["haze primary", "clear primary"]), " ")
+        >>> multi_label_vocabulary(pd.Series(["haze primary", "['clear', 'primary']"]), " ")
         ('clear', 'haze', 'primary')
     """
     tokens: set[str] = set()
-    for value in series.unique():
-        if not is_missing(value):
-            tokens.update(split_tokens(value, sep))
+    for value in _distinct(series):
+        try:
+            tokens.update(parse_multi_label(value, sep))
+        except ValueError:
+            pass
     return tuple(sorted(tokens))
 
 
 def split_tokens(value: Any, sep: str) -> list[str]:
     """Splits a multi-label cell on `sep`, dropping empty tokens."""
     return [t.strip() for t in str(value).split(sep) if t.strip()]
+
+
+def _token(value: Any) -> str | None:
+    if isinstance(value, (list, tuple, set, dict, np.ndarray)):
+        raise ValueError(f"holds a nested {type(value).__name__} {value!r}")
+    if is_missing(value):
+        return None
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return str(class_value(value))
+    return str(value).strip() or None
+
+
+def parse_multi_label(value: Any, sep: str = " ") -> tuple[str, ...]:
+    """The tokens of one multi-label cell, in their order, each once.
+
+    A cell may be separated tokens (``"haze primary"``), a Python list literal
+    (``"['haze', 'primary']"``), a JSON list (``'["haze", "primary"]'``), or a real list,
+    tuple, set or numpy array. ``[]`` and a missing cell have no tokens.
+
+    Raises:
+        ValueError: a list that does not parse, or a token that still holds list syntax
+            (``[``, ``]``, a quote or a comma) after splitting on `sep`.
+
+    Example:
+        >>> parse_multi_label("['haze', 'primary']")
+        ('haze', 'primary')
+    """
+    if isinstance(value, (list, tuple, set, np.ndarray)):
+        items = sorted(value, key=str) if isinstance(value, set) else list(value)
+        return tuple(dict.fromkeys(t for t in map(_token, items) if t is not None))
+    if is_missing(value):
+        return ()
+    if not isinstance(value, str):
+        token = _token(value)
+        return () if token is None else (token,)
+    text = value.strip()
+    if text.startswith("[") and text.endswith("]"):
+        return parse_multi_label(_parse_list(text), sep)
+    tokens = split_tokens(text, sep)
+    for token in tokens:
+        if _LIST_SYNTAX.search(token):
+            raise ValueError(
+                f"token {token!r} still holds list syntax ([ ] quotes or commas) after "
+                f"splitting on {sep!r}; write the cell as separated tokens, a Python or "
+                "JSON list, or pass the separator it uses (--multi-label-sep)")
+    return tuple(dict.fromkeys(tokens))
+
+
+def _parse_list(text: str) -> list:
+    if len(text) > _MAX_LIST_CELL:
+        raise ValueError(f"a list cell of {len(text)} characters is longer than "
+                         f"{_MAX_LIST_CELL}")
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        try:   # literal_eval evaluates literals only, never code
+            parsed = ast.literal_eval(text)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            raise ValueError(f"cell {text[:80]!r} looks like a list but is neither a Python "
+                             "nor a JSON list") from None
+    if not isinstance(parsed, (list, tuple)):
+        raise ValueError(f"cell {text[:80]!r} is not a list")
+    return list(parsed)
+
+
+def one_hot_flag(value: Any) -> bool:
+    """A one-hot cell as a bool: 0/1, 0.0/1.0, True/False (or their text).
+
+    Raises:
+        ValueError: anything else, a missing cell included.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, float, np.integer, np.floating)) and value in (0, 1):
+        return bool(value)
+    flag = _ONE_HOT_VALUES.get(str(value).strip().lower()) if isinstance(value, str) else None
+    if flag is None:
+        raise ValueError(f"value {value!r} is not 0/1 or True/False")
+    return flag
+
+
+def prepare_labels(frame: pd.DataFrame, *, label: tuple[str, ...] = (),
+                   multi_label: tuple[str, ...] = (), multi_label_sep: str = " ",
+                   one_hot: Mapping[str, tuple[str, ...]] | None = None,
+                   num_classes: Mapping[str, int] | None = None,
+                   text_labels: tuple[str, ...] = ()) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+    """Puts the label columns of a table into one canonical form, cell by cell.
+
+    Class columns get `class_value`s (integers, or text when the column mixes in text);
+    multi-label cells become tuples of tokens (`parse_multi_label`); each `one_hot` feature
+    becomes a new column of tuples of the names of its columns that hold 1. The frame's
+    index is kept.
+
+    Returns:
+        The new frame and the bad rows as ``(index, reason)``, in frame order: a cell that
+        does not parse, a one-hot cell other than 0/1, an integer class outside
+        ``0..num_classes-1`` or below 0.
+
+    Example:
+        >>> f = pd.DataFrame({"id": ["a"], "tags": ["['haze', 'primary']"]})
+        >>> prepare_labels(f, multi_label=("tags",))[0]["tags"].tolist()
+        [('haze', 'primary')]
+    """
+    from pandas.api import types
+
+    one_hot = dict(one_hot or {})
+    num_classes = dict(num_classes or {})
+    check_columns(frame, [c for cols in one_hot.values() for c in cols], "one_hot")
+    for name in one_hot:
+        if name in frame.columns:
+            raise OptionError(f"`one_hot` feature {name!r} is already a column of the table; "
+                              "give the one-hot feature another name.")
+    check_columns(frame, label, "label")
+    check_columns(frame, multi_label, "multi_label")
+    bad: dict[Any, str] = {}
+    out = frame.copy()
+    index = list(frame.index)
+    for name in label:
+        series = frame[name]
+        if name in text_labels or types.is_bool_dtype(series.dtype) or (
+                types.is_float_dtype(series.dtype) and not (
+                    series.isna().any() and _integral_floats(series))):
+            continue   # folder class names, booleans, numeric targets: as they are
+        values = [class_value(v) for v in series.tolist()]
+        limit = num_classes.get(name)
+        present = {v for v in values if v is not None}
+        integers = all(isinstance(v, int) and not isinstance(v, bool) for v in present)
+        if limit is not None or (present and integers):
+            for i, v in zip(index, values):
+                if v is None or i in bad:
+                    continue
+                if limit is not None and not (isinstance(v, int) and 0 <= v < limit):
+                    bad[i] = (f"label `{name}` value {v!r} is not a class in 0..{limit - 1} "
+                              f"(num_classes {name}={limit})")
+                elif limit is None and v < 0:
+                    bad[i] = (f"label `{name}` value {v} is negative; integer classes are "
+                              "0..N-1 (give text classes, or renumber them)")
+        else:
+            values = [None if v is None else str(v) for v in values]
+        out[name] = _object_series(values, index)
+    for name in multi_label:
+        cache: dict[str, tuple[str, ...] | str] = {}
+        values = []
+        for i, cell in zip(index, frame[name].tolist()):
+            key = cell if isinstance(cell, str) else None
+            parsed = cache.get(key) if key is not None else None
+            if parsed is None:
+                try:
+                    parsed = parse_multi_label(cell, multi_label_sep)
+                except ValueError as e:
+                    parsed = str(e)
+                if key is not None:
+                    cache[key] = parsed
+            if isinstance(parsed, str):
+                bad.setdefault(i, f"multi-label `{name}` {parsed}")
+                parsed = ()
+            values.append(parsed)
+        out[name] = _object_series(values, index)
+    for name, columns in one_hot.items():
+        rows = zip(*(frame[c].tolist() for c in columns))
+        values = []
+        for i, cells in zip(index, rows):
+            tokens = []
+            for column, cell in zip(columns, cells):
+                try:
+                    if one_hot_flag(cell):
+                        tokens.append(column)
+                except ValueError as e:
+                    bad.setdefault(i, f"one-hot column `{column}` (of `{name}`): {e}")
+            values.append(tuple(tokens))
+        out[name] = _object_series(values, index)
+    order = {i: k for k, i in enumerate(index)}
+    return out, sorted(bad.items(), key=lambda item: order[item[0]])
+
+
+def _object_series(values: list, index: list) -> pd.Series:
+    """An object Series (tuples stay tuples: pandas would otherwise expand them)."""
+    import pandas as pd
+
+    data = np.empty(len(values), dtype=object)
+    data[:] = values
+    return pd.Series(data, index=index, dtype=object)
 
 
 def column_kind(series: pd.Series) -> tuple[str, str]:
@@ -187,13 +452,19 @@ def column_kind(series: pd.Series) -> tuple[str, str]:
 
 def build_schema(frame: pd.DataFrame, *, id_column: str, image_column: str,
                  label: tuple[str, ...] = (), multi_label: tuple[str, ...] = (),
-                 multi_label_sep: str = " ", columns: tuple[str, ...] | None = None) -> Schema:
+                 multi_label_sep: str = " ", columns: tuple[str, ...] | None = None,
+                 one_hot: Mapping[str, tuple[str, ...]] | None = None,
+                 num_classes: Mapping[str, int] | None = None,
+                 text_labels: tuple[str, ...] = ()) -> Schema:
     """Decides how each kept column is stored and builds the label vocabularies.
 
-    A `label` column of strings or integers becomes a class (int64 index into its sorted
-    vocabulary); a float column whose values are not all whole numbers is a numeric target.
-    A float column of whole numbers with gaps (how pandas reads an integer column with
-    missing cells) is a class column.
+    A `label` column of integers is a class whose stored label is the integer itself
+    (vocabulary ``0..max``, or ``0..num_classes[col]-1``); one of strings (or mixed) a class
+    indexing its sorted vocabulary (see `class_vocabulary`); a float column whose values
+    are not all whole numbers is a numeric target. A float column of whole numbers with
+    gaps (how pandas reads an integer column with missing cells) is a class column. Each
+    `one_hot` feature is a multi-label whose vocabulary is its columns, in order; those
+    columns are not stored on their own unless `columns` names them.
 
     Example:
         >>> frame = pd.DataFrame({"id": ["a", "b"], "label": ["cat", "dog"]})
@@ -220,11 +491,24 @@ def build_schema(frame: pd.DataFrame, *, id_column: str, image_column: str,
                 series.isna().any() and _integral_floats(series)):
             feats.append(Feature(name, TARGET, "float"))
         else:
-            feats.append(Feature(name, CLASS, "int64", (), class_vocabulary(series)))
+            limit = (num_classes or {}).get(name)
+            vocabulary = class_vocabulary(series, limit, text=name in text_labels)
+            if vocabulary and isinstance(vocabulary[0], int) and not isinstance(vocabulary[0], bool):
+                present = len({class_value(v) for v in _distinct(series)} - {None})
+                if limit is None and present < len(vocabulary) // 2:
+                    log.info("label `%s`: integer classes 0..%d, %d of them present; the stored "
+                             "label is the table's own number", name, len(vocabulary) - 1, present)
+            feats.append(Feature(name, CLASS, "int64", (), vocabulary))
     for name in multi_label:
         feats.append(Feature(name, MULTI_LABEL, "int64", (None,),
                              multi_label_vocabulary(frame[name], multi_label_sep)))
-    taken = {id_column, *label, *multi_label}
+    one_hot = dict(one_hot or {})
+    for name, hot in one_hot.items():
+        feats.append(Feature(name, MULTI_LABEL, "int64", (None,), tuple(hot)))
+    consumed = {c for hot in one_hot.values() for c in hot}
+    taken = {id_column, *label, *multi_label, *one_hot}
+    if columns is None:
+        taken |= consumed
     rest = list(frame.columns) if columns is None else list(columns)
     for name in rest:
         if name in taken or (name == image_column and columns is None):
@@ -232,7 +516,8 @@ def build_schema(frame: pd.DataFrame, *, id_column: str, image_column: str,
         kind, dtype = column_kind(frame[name])
         feats.append(Feature(name, kind, dtype))
         taken.add(name)
-    return Schema(tuple(feats), id_column, image_column, tuple(label) + tuple(multi_label))
+    return Schema(tuple(feats), id_column, image_column,
+                  tuple(label) + tuple(multi_label) + tuple(one_hot))
 
 
 def encode_row(row: Mapping[str, Any], schema: Schema, sep: str = " ") -> dict[str, tuple[str, list]]:
@@ -258,17 +543,27 @@ def encode_row(row: Mapping[str, Any], schema: Schema, sep: str = " ") -> dict[s
         elif f.kind == CLASS:
             if missing:
                 raise ValueError(f"label `{f.name}` is missing")
+            lookup = schema.index[f.name]
+            text = f.name in schema.text_classes
             key = _vocab_key(value)
-            if isinstance(key, float):
-                key = int(key)
-            elif isinstance(key, str):
-                key = key.strip()
+            if not isinstance(key, bool):
+                key = class_value(key)
+                if text and not isinstance(key, str):
+                    key = str(key)
+            if key not in lookup and text and isinstance(value, str):
+                key = value.strip()   # a class name kept as written (a folder's)
             try:
-                out[f.name] = ("int64", [schema.index[f.name][key]])
-            except KeyError:
+                out[f.name] = ("int64", [lookup[key]])
+            except (KeyError, TypeError):
+                if not text and isinstance(key, int):
+                    raise ValueError(f"label `{f.name}` value {value!r} is not a class in "
+                                     f"0..{len(f.vocabulary) - 1}") from None
                 raise ValueError(f"label `{f.name}` value {value!r} is not in its vocabulary") from None
         elif f.kind == MULTI_LABEL:
-            tokens = [] if missing else split_tokens(value, sep)
+            try:
+                tokens = parse_multi_label(value, sep)
+            except ValueError as e:
+                raise ValueError(f"multi-label `{f.name}` {e}") from None
             lookup = schema.index[f.name]
             try:
                 out[f.name] = ("int64", sorted({lookup[t] for t in tokens}))

@@ -5,11 +5,13 @@ path safely inside that root.
 """
 from __future__ import annotations
 
+import csv
 import functools
 import io
 import logging
 import os
 import posixpath
+import re
 import unicodedata
 from pathlib import PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING
@@ -30,9 +32,27 @@ TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".txt": "csv", ".parquet": "parq
                   ".pq": "parquet"}
 
 
-def read_table(path: str | os.PathLike, *, string_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+# Separators a .csv is sniffed for, in the order ties are broken.
+SNIFFED_SEPARATORS = (",", ";", "\t", "|")
+_SNIFF_LINES = 20
+_SNIFF_CHARS = 1 << 16
+# Tried in turn when no --encoding is given: UTF-8 (with or without a BOM), then the
+# Windows code page Excel writes in Western Europe, then Latin-1 (which decodes any byte).
+_FALLBACK_ENCODINGS = ("cp1252", "latin-1")
+_PANDAS_WHERE = re.compile(r"\b(line|row) (\d+)")
+
+
+def read_table(path: str | os.PathLike, *, string_columns: tuple[str, ...] = (),
+               sep: str | None = None, encoding: str | None = None) -> pd.DataFrame:
     """Reads a CSV, TSV or Parquet label table; `string_columns` (and the first column)
     are read as text so ids like ``00123`` keep their zeros.
+
+    A .csv's separator is sniffed among ``, ; TAB |`` unless `sep` is given. Without an
+    `encoding`, the file is read as UTF-8, else as cp1252, else as Latin-1, with a log line.
+
+    Raises:
+        OptionError: one sentence naming the file (and the line, where pandas says it)
+            when the table is empty, not valid text in its encoding, or does not parse.
 
     Example:
         >>> read_table("labels.csv").columns.tolist()
@@ -47,24 +67,97 @@ def read_table(path: str | os.PathLike, *, string_columns: tuple[str, ...] = ())
                           ".csv, .tsv or .parquet file, or a folder of class subfolders.")
     if not storage.isfile(path):
         raise OptionError(f"`source` {path!r} does not exist or is not a file.")
-    source: str | io.BytesIO = path
-    if storage.is_remote(path):   # a label table fits in memory; pandas then reads it as a file
-        with storage.open(path, "rb") as f:
-            source = io.BytesIO(f.read())
+    with storage.open(path, "rb") as f:   # a label table fits in memory
+        data = f.read()
     if kind == "parquet":
+        if sep is not None or encoding is not None:
+            raise OptionError(f"`sep` and `encoding` apply to CSV tables; {path!r} is Parquet, "
+                              "which records its own types; leave them out.")
         try:
-            return pd.read_parquet(source)
+            return pd.read_parquet(io.BytesIO(data))
         except ImportError as e:
             raise OptionError(f"Reading {path!r} needs pyarrow; install it with "
                               f"`pip install tfrecordkit[parquet]` ({e}).") from None
-    sep = "\t" if kind == "tsv" else ","
-    header = pd.read_csv(source, sep=sep, nrows=0).columns.tolist()
-    if not header:
-        raise OptionError(f"`source` {path!r} has no header row.")
-    if isinstance(source, io.BytesIO):
-        source.seek(0)
-    text = {c: str for c in (header[0], *string_columns) if c in header}
-    return pd.read_csv(source, sep=sep, dtype=text, keep_default_na=True)
+        except Exception as e:   # pyarrow's ArrowInvalid and kin: not a Parquet file
+            raise OptionError(f"`source` {path!r} is not a Parquet file pandas can read "
+                              f"({_first_line(e)}); check the file, or give a CSV a .csv "
+                              "name.") from e
+    text = _decode(path, data, encoding)
+    if not text.strip():
+        raise OptionError(f"`source` {path!r} is empty; a label table needs a header row "
+                          "and one row per image.")
+    if sep is None:
+        sep = "\t" if kind == "tsv" else sniff_separator(text)
+        if sep != ",":
+            log.info("%s: columns separated by %r (sniffed; pass --sep to choose)", path, sep)
+    try:
+        header = pd.read_csv(io.StringIO(text), sep=sep, nrows=0).columns.tolist()
+        if not header:
+            raise OptionError(f"`source` {path!r} has no header row.")
+        strings = {c: str for c in (header[0], *string_columns) if c in header}
+        return pd.read_csv(io.StringIO(text), sep=sep, dtype=strings, keep_default_na=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
+        if isinstance(e, OptionError):
+            raise
+        where = _PANDAS_WHERE.search(str(e))
+        at = f" at {where.group(1)} {where.group(2)}" if where else ""
+        raise OptionError(f"`source` {path!r} does not parse as a table separated by {sep!r}"
+                          f"{at} ({_first_line(e)}); check for ragged rows or an unbalanced "
+                          "quote there, or pass --sep.") from e
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0].rstrip(".")
+
+
+def _decode(path: str, data: bytes, encoding: str | None) -> str:
+    if encoding is not None:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError as e:
+            raise OptionError(f"`source` {path!r} is not valid {encoding} text (byte "
+                              f"{data[e.start]:#04x} at offset {e.start}); pass its encoding "
+                              "with --encoding (encoding=), e.g. cp1252 or latin-1.") from e
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        first = e
+    for fallback in _FALLBACK_ENCODINGS:
+        try:
+            text = data.decode(fallback)
+        except UnicodeDecodeError:
+            continue
+        log.info("%s is not UTF-8 (byte %#04x at offset %d); read it as %s: pass --encoding "
+                 "to choose another", path, data[first.start], first.start, fallback)
+        return text
+    raise AssertionError("latin-1 decodes any byte")  # pragma: no cover
+
+
+def sniff_separator(text: str) -> str:
+    """The separator among ``, ; TAB |`` that cuts the first lines into the most columns,
+    the same number on every line; ',' when none does.
+
+    Example:
+        >>> sniff_separator("image_id;digit\na;1\n")
+        ';'
+    """
+    head = text[:_SNIFF_CHARS]
+    lines = head.splitlines()
+    if len(head) < len(text) and len(lines) > 1:
+        lines = lines[:-1]   # cut short
+    lines = lines[:_SNIFF_LINES]
+    best, best_score = ",", (False, 1)
+    for candidate in SNIFFED_SEPARATORS:
+        try:
+            counts = [len(r) for r in csv.reader(lines, delimiter=candidate) if r]
+        except csv.Error:
+            continue
+        if not counts:
+            continue
+        score = (all(c == counts[0] for c in counts), counts[0])
+        if counts[0] > 1 and score > best_score:
+            best, best_score = candidate, score
+    return best
 
 
 def list_folder(root: str | os.PathLike) -> pd.DataFrame:
@@ -117,7 +210,8 @@ def _realpath(root: str) -> str:
 def resolve_image(root: str, value: object, ext: str | None) -> tuple[str, str]:
     """The absolute path of a row's image and its path relative to `root`.
 
-    `ext` is appended when the value does not already end with it. With no `ext`, a value
+    The value is used as written: spaces at either end are part of the file name; ``./a.jpg``
+    and ``a.jpg`` name one file. `ext` is appended when the value does not already end with it. With no `ext`, a value
     without an existing file is tried with the common image extensions. A name written in
     the other Unicode normal form than the file's (NFC in the table, NFD on disk, as macOS
     writes them) still finds it. Paths that are absolute or lead outside `root` (through
@@ -130,8 +224,8 @@ def resolve_image(root: str, value: object, ext: str | None) -> tuple[str, str]:
         >>> resolve_image("/data/images", "train_1", ".jpg")
         ('/data/images/train_1.jpg', 'train_1.jpg')
     """
-    text = "" if value is None else str(value).strip()
-    if not text or text.lower() == "nan":
+    text = "" if value is None else str(value)
+    if not text.strip() or text.lower() == "nan":
         raise ValueError("image path is empty")
     if "\x00" in text:
         raise ValueError(f"image path {text!r} contains a NUL character")

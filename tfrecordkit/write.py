@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import posixpath
 import re
 import secrets
 import socket
@@ -29,9 +30,9 @@ from .images import ImageOptions, load_image
 from .manifest import (ERRORS_NAME, MANIFEST_NAME, Manifest, ShardInfo, find_manifest,
                        load_manifest, write_manifest)
 from .options import MIN_ROWS_PER_SHARD, WriteOptions, option_names
-from .plan import ShardSpec, assign_splits, order_rows, plan_split
+from .plan import ShardSpec, assign_splits, order_rows, plan_split, split_counts
 from .records import RecordWriter, format_index
-from .schema import CLASS, Schema, build_schema, encode_row, is_missing
+from .schema import CLASS, Schema, build_schema, encode_row, is_missing, prepare_labels
 from .source import FOLDER_ID, FOLDER_LABEL, list_folder, read_table, resolve_image
 
 if TYPE_CHECKING:
@@ -57,9 +58,10 @@ _RECORD_OVERHEAD = 128        # bytes of Example framing and small features per 
 _JPEG_BYTES_PER_PIXEL = 0.4   # estimates for planning shard sizes before anything is encoded
 _PNG_BYTES_PER_PIXEL = 1.5
 _REMOTE_SIZE_SAMPLE = 512     # images whose sizes are asked for when they are on an object store
+_ROOT_SAMPLE = 50             # rows whose images are looked for before anything is written
 # Options that change what is written; a resumed run must match them to keep shards.
 _OUTPUT_OPTIONS = ("images", "id_column", "image_column", "ext", "label", "multi_label",
-                   "multi_label_sep", "columns", "image_size", "resize_mode", "image_format",
+                   "multi_label_sep", "one_hot", "num_classes", "columns", "image_size", "resize_mode", "image_format",
                    "jpeg_quality", "shard_size", "num_shards", "compression", "split", "seed",
                    "shuffle", "on_error", "validate", "max_image_pixels")
 
@@ -514,6 +516,8 @@ def _duplicates(frame: pd.DataFrame, schema: Schema, opts: WriteOptions) -> list
     """
     ids = frame[schema.id_column]
     present = ids[~ids.map(is_missing).astype(bool)]
+    if schema.id_column == schema.image_column:   # ./a.jpg and a.jpg are one image
+        present = present.map(lambda v: _path_key(v, opts.ext))
     repeated = present.duplicated(keep="first")
     if not repeated.any():
         return []
@@ -529,6 +533,36 @@ def _duplicates(frame: pd.DataFrame, schema: Schema, opts: WriteOptions) -> list
                     f"the same id as row {first[value]}; ids must be unique so that each "
                     "prediction maps back to one row"))
     return out
+
+
+def _path_key(value: object, ext: str | None) -> str:
+    """An image path as the file it names: ``./a``, ``a.jpg`` and ``a//b`` as ``a.jpg``, ``a/b``."""
+    text = str(value).replace("\\", "/")
+    if ext and not text.lower().endswith(ext.lower()):
+        text += ext
+    return posixpath.normpath(text) if text.strip() else text
+
+
+def _check_image_root(frame: pd.DataFrame, image_column: str, opts: WriteOptions) -> None:
+    """Stops before anything is written when none of the first rows' images is under
+    `images`: a wrong --images or --ext, not a few bad rows (so whatever on_error)."""
+    tried, reason = None, None
+    values = frame[image_column].head(_ROOT_SAMPLE).tolist()
+    for value in values:
+        try:
+            path = resolve_image(opts.images, value, opts.ext)[0]
+        except ValueError as e:
+            reason = reason or str(e)
+            continue
+        if storage.isfile(path):
+            return
+        tried = tried or path
+    example = f"tried {tried!r}" if tried else f"the first says: {reason}"
+    raise OptionError(
+        f"None of the first {len(values)} rows' images is in `images` (--images) "
+        f"{opts.images!r} ({example}, with `ext` (--ext) {opts.ext!r}); point --images at the "
+        f"directory the paths in column {image_column!r} are relative to, and set --ext to "
+        "the extension the files have that the table leaves out.")
 
 
 def _run(tasks: list[ShardTask], opts: WriteOptions, total_rows: int,
@@ -583,6 +617,14 @@ def write_frame(frame: pd.DataFrame, out_dir: str | os.PathLike, *,
         >>> m.splits
         {'train': 36431, 'val': 4048}
     """
+    return _write_frame(frame, out_dir, images, options)
+
+
+def _write_frame(frame: pd.DataFrame, out_dir: str | os.PathLike,
+                 images: str | os.PathLike | None, options: dict[str, Any],
+                 text_labels: tuple[str, ...] = ()) -> Manifest:
+    """`write_frame`; `text_labels` are class columns taken as text whatever they hold
+    (a folder source's class names: "01" stays "01")."""
     unknown = sorted(set(options) - set(option_names()))
     if unknown:
         raise OptionError(f"Unknown option `{unknown[0]}`; the options are: "
@@ -605,15 +647,38 @@ def write_frame(frame: pd.DataFrame, out_dir: str | os.PathLike, *,
         raise OptionError("`frame` has no columns.")
     id_column = opts.id_column or str(frame.columns[0])
     image_column = opts.image_column or id_column
-    schema = build_schema(frame, id_column=id_column, image_column=image_column,
-                          label=opts.label, multi_label=opts.multi_label,
-                          multi_label_sep=opts.multi_label_sep, columns=opts.columns)
-    frame = frame.reset_index(drop=True)
     opts = replace(opts, id_column=id_column, image_column=image_column)
-    return _write(frame, storage.absolute(out_dir), schema, opts)
+    frame = frame.reset_index(drop=True)
+    if image_column in frame.columns:
+        _check_image_root(frame, image_column, opts)
+    frame, bad = prepare_labels(frame, label=opts.label, multi_label=opts.multi_label,
+                                multi_label_sep=opts.multi_label_sep, one_hot=opts.one_hot,
+                                num_classes=opts.num_classes, text_labels=text_labels)
+    bad = [(int(row), frame.at[row, id_column] if id_column in frame.columns else None, "",
+            reason) for row, reason in bad]
+    if bad and opts.on_error == "raise":
+        row, value, _, reason = bad[0]
+        raise SourceError(row, value, None, reason)
+    good = frame.drop(index=[b[0] for b in bad]) if bad else frame
+    if bad:
+        log.warning("%d rows have labels that cannot be read (e.g. row %d: %s); skipped them "
+                    "and listed them in %s", len(bad), bad[0][0], bad[0][3], ERRORS_NAME)
+    if len(good) == 0:
+        raise OptionError(f"Every one of the {len(frame)} rows has a label that cannot be "
+                          f"read (e.g. row {bad[0][0]}: {bad[0][3]}); there is nothing to convert.")
+    schema = build_schema(good, id_column=id_column, image_column=image_column,
+                          label=opts.label, multi_label=opts.multi_label,
+                          multi_label_sep=opts.multi_label_sep, columns=opts.columns,
+                          one_hot=opts.one_hot, num_classes=opts.num_classes,
+                          text_labels=text_labels)
+    if opts.split:
+        split_counts(len(good) - len(_duplicates(good, schema, opts)), opts.split)
+    return _write(frame, storage.absolute(out_dir), schema, opts, bad)
 
 
-def _write(frame: pd.DataFrame, out_dir: str, schema: Schema, opts: WriteOptions) -> Manifest:
+
+def _write(frame: pd.DataFrame, out_dir: str, schema: Schema, opts: WriteOptions,
+           bad: list[tuple] = ()) -> Manifest:
     """Takes the directory's lock, writes, and on a bad row leaves the directory as it was."""
     created = not storage.exists(out_dir)
     if not created and not storage.isdir(out_dir):
@@ -623,7 +688,7 @@ def _write(frame: pd.DataFrame, out_dir: str, schema: Schema, opts: WriteOptions
         storage.makedirs(out_dir)
         try:
             with _lock(out_dir):
-                return _write_locked(frame, out_dir, schema, opts)
+                return _write_locked(frame, out_dir, schema, opts, bad)
         except SourceError:
             if created:
                 with contextlib.suppress(OSError):
@@ -632,7 +697,7 @@ def _write(frame: pd.DataFrame, out_dir: str, schema: Schema, opts: WriteOptions
 
 
 def _write_locked(frame: pd.DataFrame, out_dir: str, schema: Schema,
-                  opts: WriteOptions) -> Manifest:
+                  opts: WriteOptions, bad: list[tuple] = ()) -> Manifest:
     _check_out_dir(out_dir, opts.resume)
     run_file = storage.join(out_dir, RUN_NAME)
     seed = opts.seed
@@ -653,6 +718,8 @@ def _write_locked(frame: pd.DataFrame, out_dir: str, schema: Schema,
     storage.write_text(run_file, json.dumps({"run": run_id, "seed": opts.seed, "pid": os.getpid()}))
 
     source_rows = len(frame)
+    if bad:   # rows whose labels could not be read (on_error="skip"): listed in errors.csv
+        frame = frame.drop(index=[b[0] for b in bad])
     skipped = _duplicates(frame, schema, opts)
     if skipped:
         row, value, source, reason = skipped[0]
@@ -664,6 +731,7 @@ def _write_locked(frame: pd.DataFrame, out_dir: str, schema: Schema,
                     ERRORS_NAME)
         frame = frame.drop(index=[s[0] for s in skipped])
     duplicates = len(skipped)
+    skipped = list(bad) + skipped
 
     splits = opts.split or {DEFAULT_SPLIT: 1.0}
     split_names = list(splits)
@@ -786,7 +854,8 @@ def write_folder(root: str | os.PathLike, out_dir: str | os.PathLike, **options:
         options.pop(name, None)
     frame = list_folder(root)
     options.setdefault("label", FOLDER_LABEL)
-    return write_frame(frame, out_dir, images=os.fspath(root), id_column=FOLDER_ID, **options)
+    return _write_frame(frame, out_dir, os.fspath(root), {**options, "id_column": FOLDER_ID},
+                        text_labels=(FOLDER_LABEL,))
 
 
 def convert(source: str | os.PathLike, out_dir: str | os.PathLike, **options: Any) -> Manifest:
@@ -803,7 +872,8 @@ def convert(source: str | os.PathLike, out_dir: str | os.PathLike, **options: An
     if storage.isdir(source):
         return write_folder(source, out_dir, **options)
     strings = tuple(options[k] for k in ("id_column", "image_column") if options.get(k))
-    frame = read_table(source, string_columns=strings)
+    table = WriteOptions(sep=options.get("sep"), encoding=options.get("encoding"))
+    frame = read_table(source, string_columns=strings, sep=table.sep, encoding=table.encoding)
     if options.get("images") is None:
         raise OptionError(f"`images` (--images DIR) is required with the table {source!r}: "
                           "it names the directory its image paths are relative to.")
