@@ -249,6 +249,17 @@ def _raw_size(manifest: Manifest) -> tuple[int, int] | None:
 def _label_transform(manifest: Manifest, labels: list[str], opts: ReadOptions):
     import tensorflow as tf
 
+    if opts.label_mode == "categorical":   # honoured for every class label, or refused
+        plain = [n for n in labels if manifest.schema[n].kind not in (CLASS, MULTI_LABEL, TARGET)
+                 or (manifest.schema[n].kind == CLASS and not manifest.schema[n].vocabulary)]
+        if plain or all(manifest.schema[n].kind == TARGET for n in labels):
+            name = (plain or labels)[0]
+            raise OptionError(
+                f"`label_mode=\"categorical\"` one-hots a class label over its vocabulary, and "
+                f"{name!r} in {manifest.directory} has none (a plain number column or target); "
+                f"convert it as a class (--label {name}, --num-classes {name}=N) or read it "
+                "with label_mode=\"int\"; received label_mode=\"categorical\".")
+
     def transform(parsed):
         out = {}
         for name in labels:

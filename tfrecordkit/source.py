@@ -67,7 +67,8 @@ def read_table(path: str | os.PathLike, *, string_columns: tuple[str, ...] = (),
                           ".csv, .tsv or .parquet file, or a folder of class subfolders.")
     if not storage.isfile(path):
         raise OptionError(f"`source` {path!r} does not exist or is not a file.")
-    with storage.open(path, "rb") as f:   # a label table fits in memory
+    # A label table fits in memory; read whole, its text is decoded and sniffed once.
+    with (storage.open(path, "rb") if storage.is_remote(path) else open(path, "rb")) as f:
         data = f.read()
     if kind == "parquet":
         if sep is not None or encoding is not None:

@@ -32,7 +32,8 @@ from .manifest import (ERRORS_NAME, MANIFEST_NAME, Manifest, ShardInfo, find_man
 from .options import MIN_ROWS_PER_SHARD, WriteOptions, option_names
 from .plan import ShardSpec, assign_splits, order_rows, plan_split, split_counts
 from .records import RecordWriter, format_index
-from .schema import CLASS, Schema, build_schema, encode_row, is_missing, prepare_labels
+from .schema import (CLASS, Schema, build_schema, check_columns, encode_row, is_missing,
+                     prepare_labels)
 from .source import FOLDER_ID, FOLDER_LABEL, list_folder, read_table, resolve_image
 
 if TYPE_CHECKING:
@@ -529,7 +530,7 @@ def _duplicates(frame: pd.DataFrame, schema: Schema, opts: WriteOptions) -> list
             source = resolve_image(opts.images, frame.at[row, schema.image_column], opts.ext)[0]
         except ValueError:
             source = ""
-        out.append((int(row), value, source,
+        out.append((int(row), ids[row], source,
                     f"the same id as row {first[value]}; ids must be unique so that each "
                     "prediction maps back to one row"))
     return out
@@ -649,11 +650,12 @@ def _write_frame(frame: pd.DataFrame, out_dir: str | os.PathLike,
     image_column = opts.image_column or id_column
     opts = replace(opts, id_column=id_column, image_column=image_column)
     frame = frame.reset_index(drop=True)
-    if image_column in frame.columns:
-        _check_image_root(frame, image_column, opts)
+    check_columns(frame, [id_column], "id_column")
+    check_columns(frame, [image_column], "image_column")
     frame, bad = prepare_labels(frame, label=opts.label, multi_label=opts.multi_label,
                                 multi_label_sep=opts.multi_label_sep, one_hot=opts.one_hot,
                                 num_classes=opts.num_classes, text_labels=text_labels)
+    _check_image_root(frame, image_column, opts)
     bad = [(int(row), frame.at[row, id_column] if id_column in frame.columns else None, "",
             reason) for row, reason in bad]
     if bad and opts.on_error == "raise":
