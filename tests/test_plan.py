@@ -1,6 +1,10 @@
 import numpy as np
 
-from tfrecordkit.plan import assign_splits, order_rows, plan_split, shard_bounds, shard_count, shard_name
+import pytest
+
+from tfrecordkit.errors import OptionError
+from tfrecordkit.plan import (assign_splits, order_rows, plan_split, shard_bounds, shard_count,
+                             shard_name, split_counts)
 
 
 def test_shard_name():
@@ -49,3 +53,12 @@ def test_plan_split_covers_every_row_once():
     flat = [r for s in specs for r in s.rows]
     assert flat == rows.tolist() and sorted(flat) == list(range(50))
     assert order_rows(np.arange(5), shuffle=False, seed=1).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_split_counts_match_assign_splits_and_refuse_empty_splits():
+    split = {"train": 0.7, "val": 0.2, "test": 0.1}
+    counts = split_counts(23, split)
+    assigned = assign_splits(23, list(split.values()), None, seed=0)
+    assert list(counts.values()) == np.bincount(assigned).tolist() == [16, 5, 2]
+    with pytest.raises(OptionError, match=r"`split` gives 'test' no rows: 0.1 of 4 rows rounds to 0"):
+        split_counts(4, split)

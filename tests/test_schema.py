@@ -74,3 +74,38 @@ def test_vocabulary_helpers():
     assert class_vocabulary(pd.Series([10, 2, 2]), 500) == tuple(range(500))
     assert class_vocabulary(pd.Series(["b", " a", None, ""])) == ("a", "b")
     assert multi_label_vocabulary(pd.Series(["x,y", "y", None]), ",") == ("x", "y")
+
+
+def test_prepare_labels_canonical_cells_and_bad_rows():
+    from tfrecordkit.schema import prepare_labels
+
+    f = pd.DataFrame({"id": list("abcde"), "y": ["1", 2.0, "cat", "01", None],
+                      "n": [0, 4, 3, 7, 1], "tags": ["['x', 'y']", '["y"]', "x, y", None, ("z",)],
+                      "hot_a": [1, 0, True, "1", 0], "hot_b": [0, 1, 1, "x", 0]})
+    out, bad, text = prepare_labels(f, label=("y", "n"), multi_label=("tags",), num_classes={"n": 5},
+                              one_hot={"hot": ("hot_a", "hot_b")})
+    assert out["y"].tolist() == ["1", "2", "cat", "1", None]
+    assert out["n"].tolist() == [0, 4, 3, 7, 1]
+    assert out["tags"].tolist() == [("x", "y"), ("y",), (), (), ("z",)]
+    assert out["hot"].tolist() == [("hot_a",), ("hot_b",), ("hot_a", "hot_b"), ("hot_a",), ()]
+    assert [row for row, _ in bad] == [2, 3] and text == ("y",)
+    assert "multi-label `tags` token 'x,' still holds list syntax" in bad[0][1]
+    assert bad[1][1] == "label `n` value 7 is not a class in 0..4 (num_classes n=5)"
+    assert f["tags"][0] == "['x', 'y']"                       # the caller's frame is untouched
+    s = build_schema(out.drop(index=[2, 3]), id_column="id", image_column="id",
+                     label=("y", "n"), multi_label=("tags",), num_classes={"n": 5},
+                     one_hot={"hot": ("hot_a", "hot_b")}, text_labels=text)
+    assert s["y"].vocabulary == ("1", "2") and s["n"].vocabulary == (0, 1, 2, 3, 4)
+    assert s["hot"].vocabulary == ("hot_a", "hot_b") and s.labels == ("y", "n", "tags", "hot")
+    assert [f.name for f in s.features] == ["id", "y", "n", "tags", "hot"]   # hot_a/hot_b consumed
+    assert encode_row({"id": "a", "y": 1, "n": 4, "tags": "['y']", "hot": ("hot_b",)}, s) == {
+        "id": ("bytes", [b"a"]), "y": ("int64", [0]), "n": ("int64", [4]),
+        "tags": ("int64", [1]), "hot": ("int64", [1])}
+    with pytest.raises(ValueError, match=r"label `n` value 5 is not a class in 0..4"):
+        encode_row({"id": "a", "y": 1, "n": 5, "tags": "", "hot": ()}, s)
+
+
+def test_integer_class_column_too_wide_is_refused():
+    f = pd.DataFrame({"id": ["a", "b"], "user": [12, 3_000_000]})
+    with pytest.raises(OptionError, match=r"Class column `user` holds integers up to 3000000"):
+        build_schema(f, id_column="id", image_column="id", label=("user",))

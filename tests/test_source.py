@@ -56,3 +56,33 @@ def test_resolve_image_unicode_forms_and_nul(tmp_path):
     assert path == os.path.join(str(tmp_path), nfd)
     with pytest.raises(ValueError, match="contains a NUL character"):
         resolve_image(str(tmp_path), "a\x00b.png", None)
+
+
+def test_sniff_separator():
+    from tfrecordkit.source import sniff_separator
+
+    assert sniff_separator("image_id;digit;tags\na;1;x y\n") == ";"
+    assert sniff_separator("image_id\tdigit\na\t1\n") == "\t"
+    assert sniff_separator("a|b\n1|2\n") == "|"
+    assert sniff_separator("id,tags\na,x;y\nb,z\n") == ","      # ; only inside cells: not a separator
+    assert sniff_separator("id\na\n") == ","                      # one column
+
+
+def test_read_table_sep_encoding_and_parquet_options(tmp_path):
+    (tmp_path / "l.csv").write_bytes("id|label\n00123|é\n".encode("latin-1"))
+    frame = read_table(tmp_path / "l.csv", sep="|", encoding="latin-1")
+    assert frame.to_dict("records") == [{"id": "00123", "label": "é"}]
+    pd.DataFrame({"id": ["a"]}).to_parquet(tmp_path / "l.parquet")
+    with pytest.raises(OptionError, match="`sep` and `encoding` apply to CSV tables"):
+        read_table(tmp_path / "l.parquet", sep=";")
+
+
+def test_resolve_image_uses_names_as_written(tmp_path):
+    (tmp_path / " a.jpg").write_bytes(b"x")
+    (tmp_path / "b.jpg ").write_bytes(b"x")
+    root = str(tmp_path)
+    assert resolve_image(root, " a.jpg", None) == (os.path.join(root, " a.jpg"), " a.jpg")
+    assert resolve_image(root, "b.jpg ", None)[1] == "b.jpg "
+    assert resolve_image(root, "./ a", ".jpg")[1] == " a.jpg"
+    with pytest.raises(ValueError, match="image path is empty"):
+        resolve_image(root, "   ", None)

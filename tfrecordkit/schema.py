@@ -339,7 +339,8 @@ def prepare_labels(frame: pd.DataFrame, *, label: tuple[str, ...] = (),
                    multi_label: tuple[str, ...] = (), multi_label_sep: str = " ",
                    one_hot: Mapping[str, tuple[str, ...]] | None = None,
                    num_classes: Mapping[str, int] | None = None,
-                   text_labels: tuple[str, ...] = ()) -> tuple[pd.DataFrame, list[tuple[int, str]]]:
+                   text_labels: tuple[str, ...] = ()
+                   ) -> tuple[pd.DataFrame, list[tuple[int, str]], tuple[str, ...]]:
     """Puts the label columns of a table into one canonical form, cell by cell.
 
     Class columns get `class_value`s (integers, or text when the column mixes in text);
@@ -348,9 +349,11 @@ def prepare_labels(frame: pd.DataFrame, *, label: tuple[str, ...] = (),
     index is kept.
 
     Returns:
-        The new frame and the bad rows as ``(index, reason)``, in frame order: a cell that
+        The new frame; the bad rows as ``(index, reason)``, in frame order: a cell that
         does not parse, a one-hot cell other than 0/1, an integer class outside
-        ``0..num_classes-1`` or below 0.
+        ``0..num_classes-1`` or below 0; and the class columns that are text (`text_labels`
+        and the mixed ones), for `build_schema`, so that dropping bad rows cannot turn a
+        mixed column into an integer one.
 
     Example:
         >>> f = pd.DataFrame({"id": ["a"], "tags": ["['haze', 'primary']"]})
@@ -368,73 +371,118 @@ def prepare_labels(frame: pd.DataFrame, *, label: tuple[str, ...] = (),
                               "give the one-hot feature another name.")
     check_columns(frame, label, "label")
     check_columns(frame, multi_label, "multi_label")
-    bad: dict[Any, str] = {}
+    bad: dict[int, str] = {}   # position -> reason
+    text = list(text_labels)
     out = frame.copy()
-    index = list(frame.index)
     for name in label:
         series = frame[name]
         if name in text_labels or types.is_bool_dtype(series.dtype) or (
                 types.is_float_dtype(series.dtype) and not (
                     series.isna().any() and _integral_floats(series))):
             continue   # folder class names, booleans, numeric targets: as they are
-        values = [class_value(v) for v in series.tolist()]
         limit = num_classes.get(name)
-        present = {v for v in values if v is not None}
-        integers = all(isinstance(v, int) and not isinstance(v, bool) for v in present)
-        if limit is not None or (present and integers):
-            for i, v in zip(index, values):
-                if v is None or i in bad:
-                    continue
-                if limit is not None and not (isinstance(v, int) and 0 <= v < limit):
-                    bad[i] = (f"label `{name}` value {v!r} is not a class in 0..{limit - 1} "
-                              f"(num_classes {name}={limit})")
-                elif limit is None and v < 0:
-                    bad[i] = (f"label `{name}` value {v} is negative; integer classes are "
-                              "0..N-1 (give text classes, or renumber them)")
+        if types.is_integer_dtype(series.dtype):   # the common case, without a cell loop
+            numbers = series.to_numpy()
+            outside = numbers < 0 if limit is None else (numbers < 0) | (numbers >= limit)
+            for k in np.flatnonzero(outside):
+                bad.setdefault(int(k), _class_reason(name, int(numbers[k]), limit))
+            continue
+        distinct, codes = _map_distinct(series, class_value)
+        present = {v for v in distinct.tolist() if v is not None}
+        if limit is not None or (present and all(
+                isinstance(v, int) and not isinstance(v, bool) for v in present)):
+            for k, reason in _bad_rows(distinct, codes, lambda v: v is not None and (
+                    not isinstance(v, int) or v < 0 or (limit is not None and v >= limit)),
+                    lambda v: _class_reason(name, v, limit)):
+                bad.setdefault(k, reason)
         else:
-            values = [None if v is None else str(v) for v in values]
-        out[name] = _object_series(values, index)
+            distinct = _objects([None if v is None else str(v) for v in distinct])
+            text.append(name)
+        out[name] = _object_series(distinct[codes], frame.index)
     for name in multi_label:
-        cache: dict[str, tuple[str, ...] | str] = {}
-        values = []
-        for i, cell in zip(index, frame[name].tolist()):
-            key = cell if isinstance(cell, str) else None
-            parsed = cache.get(key) if key is not None else None
-            if parsed is None:
-                try:
-                    parsed = parse_multi_label(cell, multi_label_sep)
-                except ValueError as e:
-                    parsed = str(e)
-                if key is not None:
-                    cache[key] = parsed
-            if isinstance(parsed, str):
-                bad.setdefault(i, f"multi-label `{name}` {parsed}")
-                parsed = ()
-            values.append(parsed)
-        out[name] = _object_series(values, index)
+        distinct, codes = _map_distinct(frame[name], lambda cell: _or_reason(
+            parse_multi_label, cell, multi_label_sep))
+        for k, reason in _bad_rows(distinct, codes, lambda v: isinstance(v, _Reason),
+                                   lambda v: f"multi-label `{name}` {v}"):
+            bad.setdefault(k, reason)
+        distinct = _objects([() if isinstance(v, _Reason) else v for v in distinct])
+        out[name] = _object_series(distinct[codes], frame.index)
     for name, columns in one_hot.items():
-        rows = zip(*(frame[c].tolist() for c in columns))
-        values = []
-        for i, cells in zip(index, rows):
-            tokens = []
-            for column, cell in zip(columns, cells):
-                try:
-                    if one_hot_flag(cell):
-                        tokens.append(column)
-                except ValueError as e:
-                    bad.setdefault(i, f"one-hot column `{column}` (of `{name}`): {e}")
-            values.append(tuple(tokens))
-        out[name] = _object_series(values, index)
-    order = {i: k for k, i in enumerate(index)}
-    return out, sorted(bad.items(), key=lambda item: order[item[0]])
+        flags = np.zeros((len(frame), len(columns)), dtype=bool)
+        for j, column in enumerate(columns):
+            distinct, codes = _map_distinct(frame[column], lambda cell: _or_reason(one_hot_flag, cell))
+            for k, reason in _bad_rows(distinct, codes, lambda v: isinstance(v, _Reason),
+                                       lambda v: f"one-hot column `{column}` (of `{name}`): {v}"):
+                bad.setdefault(k, reason)
+            flags[:, j] = np.array([v is True for v in distinct], dtype=bool)[codes]
+        if len(columns) < 63:   # one number per row: factorized far faster than rows
+            rows, inverse = np.unique(flags @ (1 << np.arange(len(columns), dtype=np.int64)),
+                                      return_inverse=True)
+            rows = (rows[:, None] >> np.arange(len(columns))) & 1
+        else:
+            rows, inverse = np.unique(flags, axis=0, return_inverse=True)
+        names = [tuple(c for c, on in zip(columns, row) if on) for row in rows]
+        out[name] = _object_series(_objects(names)[inverse.reshape(-1)], frame.index)
+    return (out, [(frame.index[k], bad[k]) for k in sorted(bad)],
+            tuple(dict.fromkeys(n for n in text if n in label)))
 
 
-def _object_series(values: list, index: list) -> pd.Series:
+class _Reason(str):
+    """Why a cell cannot be read (a bad row), as opposed to its value."""
+
+
+def _or_reason(parse, *args):
+    try:
+        return parse(*args)
+    except ValueError as e:
+        return _Reason(e)
+
+
+def _class_reason(name: str, value: Any, limit: int | None) -> str:
+    if limit is not None:
+        return (f"label `{name}` value {value!r} is not a class in 0..{limit - 1} "
+                f"(num_classes {name}={limit})")
+    return (f"label `{name}` value {value} is negative; integer classes are 0..N-1 "
+            "(give text classes, or renumber them)")
+
+
+def _objects(values: list) -> np.ndarray:
+    """A 1-D object array of `values` (tuples stay elements, never a second axis)."""
+    data = np.empty(len(values), dtype=object)
+    for k, v in enumerate(values):
+        data[k] = v
+    return data
+
+
+def _map_distinct(series: pd.Series, fn) -> tuple[np.ndarray, np.ndarray]:
+    """`fn` of each distinct cell (an object array) and each row's code into it: `fn` runs
+    once per distinct value, so a million rows of a few hundred label sets parse fast."""
+    import pandas as pd
+
+    try:
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    except TypeError:   # unhashable cells (lists in a DataFrame): one call per cell
+        return _objects([fn(v) for v in series.tolist()]), np.arange(len(series))
+    # Code -1 (a missing cell) indexes the last entry.
+    return _objects([fn(v) for v in uniques] + [fn(None)]), codes
+
+
+def _bad_rows(distinct: np.ndarray, codes: np.ndarray, is_bad, reason) -> list[tuple[int, str]]:
+    """(position, reason) of the rows whose distinct value `is_bad`."""
+    wrong = {k: reason(v) for k, v in enumerate(distinct) if is_bad(v)}
+    if not wrong:
+        return []
+    wrong_codes = np.array(sorted(wrong))
+    positions = np.flatnonzero(np.isin(np.where(codes < 0, len(distinct) - 1, codes), wrong_codes))
+    return [(int(k), wrong[int(codes[k]) if codes[k] >= 0 else len(distinct) - 1])
+            for k in positions]
+
+
+def _object_series(values, index) -> pd.Series:
     """An object Series (tuples stay tuples: pandas would otherwise expand them)."""
     import pandas as pd
 
-    data = np.empty(len(values), dtype=object)
-    data[:] = values
+    data = values if isinstance(values, np.ndarray) and values.dtype == object else _objects(list(values))
     return pd.Series(data, index=index, dtype=object)
 
 

@@ -652,9 +652,10 @@ def _write_frame(frame: pd.DataFrame, out_dir: str | os.PathLike,
     frame = frame.reset_index(drop=True)
     check_columns(frame, [id_column], "id_column")
     check_columns(frame, [image_column], "image_column")
-    frame, bad = prepare_labels(frame, label=opts.label, multi_label=opts.multi_label,
-                                multi_label_sep=opts.multi_label_sep, one_hot=opts.one_hot,
-                                num_classes=opts.num_classes, text_labels=text_labels)
+    frame, bad, text_labels = prepare_labels(
+        frame, label=opts.label, multi_label=opts.multi_label,
+        multi_label_sep=opts.multi_label_sep, one_hot=opts.one_hot,
+        num_classes=opts.num_classes, text_labels=text_labels)
     _check_image_root(frame, image_column, opts)
     bad = [(int(row), frame.at[row, id_column] if id_column in frame.columns else None, "",
             reason) for row, reason in bad]
