@@ -224,6 +224,8 @@ def test_folder_class_names_stay_text(tmp_path):
     _images(root / "1", ["b.png"])
     m = tfk.write_folder(root, tmp_path / "out", jobs=1, progress=False)
     assert m.vocabularies["label"] == ["01", "1"]
+    with pytest.raises(OptionError, match=r"`num_classes` names 'label', which holds class names"):
+        tfk.write_folder(root, tmp_path / "o2", num_classes={"label": 2}, progress=False)
 
 
 @pytest.mark.parametrize("sep", [";", "\t", "|"], ids=["semicolon", "tab", "pipe"])

@@ -37,12 +37,14 @@ def _convert_parser(sub) -> None:
     g.add_argument("--image-column", metavar="COL", help="image path column (default: the id column)")
     g.add_argument("--ext", metavar=".jpg", help="extension appended to image paths that lack it")
     g.add_argument("--sep", metavar="CHAR",
-                   help="the table's column separator (default: sniffed among , ; TAB |)")
+                   help="the table's column separator, e.g. ';' or '\\t' (default: sniffed among "
+                        ", ; TAB |)")
     g.add_argument("--encoding", metavar="NAME",
                    help="the table's text encoding (default: UTF-8, else cp1252, with a log line)")
     g = p.add_argument_group("labels and columns")
     g.add_argument("--label", metavar="COL", action="append", default=[],
-                   help="a class column (strings or integers -> vocabulary) or a float target; repeatable")
+                   help="a class column (integers keep their numbers, text gets a sorted "
+                        "vocabulary) or a float target; repeatable")
     g.add_argument("--multi-label", metavar="COL", action="append", default=[],
                    help="a multi-label column split on --multi-label-sep; repeatable")
     g.add_argument("--multi-label-sep", metavar="SEP", default=" ",

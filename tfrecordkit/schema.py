@@ -376,11 +376,18 @@ def prepare_labels(frame: pd.DataFrame, *, label: tuple[str, ...] = (),
     out = frame.copy()
     for name in label:
         series = frame[name]
+        limit = num_classes.get(name)
         if name in text_labels or types.is_bool_dtype(series.dtype) or (
                 types.is_float_dtype(series.dtype) and not (
                     series.isna().any() and _integral_floats(series))):
+            if limit is not None:
+                what = ("class names (text)" if name in text_labels else "booleans"
+                        if types.is_bool_dtype(series.dtype) else "a numeric target (floats "
+                        "that are not all whole numbers)")
+                raise OptionError(f"`num_classes` names {name!r}, which holds {what}; it "
+                                  f"applies to integer class columns; received "
+                                  f"num_classes={{{name!r}: {limit}}}.")
             continue   # folder class names, booleans, numeric targets: as they are
-        limit = num_classes.get(name)
         if types.is_integer_dtype(series.dtype):   # the common case, without a cell loop
             numbers = series.to_numpy()
             outside = numbers < 0 if limit is None else (numbers < 0) | (numbers >= limit)
