@@ -388,7 +388,7 @@ def prepare_labels(frame: pd.DataFrame, *, label: tuple[str, ...] = (),
                                   f"applies to integer class columns; received "
                                   f"num_classes={{{name!r}: {limit}}}.")
             continue   # folder class names, booleans, numeric targets: as they are
-        if types.is_integer_dtype(series.dtype):   # the common case, without a cell loop
+        if isinstance(series.dtype, np.dtype) and series.dtype.kind in "iu":   # no cell loop
             numbers = series.to_numpy()
             outside = numbers < 0 if limit is None else (numbers < 0) | (numbers >= limit)
             for k in np.flatnonzero(outside):
