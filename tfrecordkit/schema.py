@@ -417,9 +417,11 @@ def prepare_labels(frame: pd.DataFrame, *, label: tuple[str, ...] = (),
     for name, columns in one_hot.items():
         flags = np.zeros((len(frame), len(columns)), dtype=bool)
         for j, column in enumerate(columns):
-            distinct, codes = _map_distinct(frame[column], lambda cell: _or_reason(one_hot_flag, cell))
-            for k, reason in _bad_rows(distinct, codes, lambda v: isinstance(v, _Reason),
-                                       lambda v: f"one-hot column `{column}` (of `{name}`): {v}"):
+            distinct, codes = _map_distinct(frame[column],
+                                            lambda cell: _or_reason(one_hot_flag, cell))
+            for k, reason in _bad_rows(
+                    distinct, codes, lambda v: isinstance(v, _Reason),
+                    lambda v: f"one-hot column `{column}` (of `{name}`): {v}"):
                 bad.setdefault(k, reason)
             flags[:, j] = np.array([v is True for v in distinct], dtype=bool)[codes]
         if len(columns) < 63:   # one number per row: factorized far faster than rows
@@ -479,18 +481,18 @@ def _bad_rows(distinct: np.ndarray, codes: np.ndarray, is_bad, reason) -> list[t
     wrong = {k: reason(v) for k, v in enumerate(distinct) if is_bad(v)}
     if not wrong:
         return []
-    wrong_codes = np.array(sorted(wrong))
-    positions = np.flatnonzero(np.isin(np.where(codes < 0, len(distinct) - 1, codes), wrong_codes))
-    return [(int(k), wrong[int(codes[k]) if codes[k] >= 0 else len(distinct) - 1])
-            for k in positions]
+    codes = np.where(codes < 0, len(distinct) - 1, codes)   # missing: the last entry
+    positions = np.flatnonzero(np.isin(codes, np.array(sorted(wrong))))
+    return [(int(k), wrong[int(codes[k])]) for k in positions]
 
 
 def _object_series(values, index) -> pd.Series:
     """An object Series (tuples stay tuples: pandas would otherwise expand them)."""
     import pandas as pd
 
-    data = values if isinstance(values, np.ndarray) and values.dtype == object else _objects(list(values))
-    return pd.Series(data, index=index, dtype=object)
+    if not (isinstance(values, np.ndarray) and values.dtype == object):
+        values = _objects(list(values))
+    return pd.Series(values, index=index, dtype=object)
 
 
 def column_kind(series: pd.Series) -> tuple[str, str]:
@@ -548,7 +550,7 @@ def build_schema(frame: pd.DataFrame, *, id_column: str, image_column: str,
         else:
             limit = (num_classes or {}).get(name)
             vocabulary = class_vocabulary(series, limit, text=name in text_labels)
-            if vocabulary and isinstance(vocabulary[0], int) and not isinstance(vocabulary[0], bool):
+            if vocabulary and type(vocabulary[0]) is int:   # integer classes, not booleans
                 present = len({class_value(v) for v in _distinct(series)} - {None})
                 if limit is None and present < len(vocabulary) // 2:
                     log.info("label `%s`: integer classes 0..%d, %d of them present; the stored "

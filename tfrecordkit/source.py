@@ -212,10 +212,10 @@ def resolve_image(root: str, value: object, ext: str | None) -> tuple[str, str]:
     """The absolute path of a row's image and its path relative to `root`.
 
     The value is used as written: spaces at either end are part of the file name; ``./a.jpg``
-    and ``a.jpg`` name one file. `ext` is appended when the value does not already end with it. With no `ext`, a value
-    without an existing file is tried with the common image extensions. A name written in
-    the other Unicode normal form than the file's (NFC in the table, NFD on disk, as macOS
-    writes them) still finds it. Paths that are absolute or lead outside `root` (through
+    and ``a.jpg`` name one file. `ext` is appended when the value does not already end with
+    it. With no `ext`, a value without an existing file is tried with the common image
+    extensions. A name written in the other Unicode normal form than the file's (NFC in the
+    table, NFD on disk, as macOS writes them) still finds it. Paths that are absolute or lead outside `root` (through
     ``..`` or a symbolic link) are refused.
 
     Raises:

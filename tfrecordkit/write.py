@@ -62,9 +62,10 @@ _REMOTE_SIZE_SAMPLE = 512     # images whose sizes are asked for when they are o
 _ROOT_SAMPLE = 50             # rows whose images are looked for before anything is written
 # Options that change what is written; a resumed run must match them to keep shards.
 _OUTPUT_OPTIONS = ("images", "id_column", "image_column", "ext", "label", "multi_label",
-                   "multi_label_sep", "one_hot", "num_classes", "columns", "image_size", "resize_mode", "image_format",
-                   "jpeg_quality", "shard_size", "num_shards", "compression", "split", "seed",
-                   "shuffle", "on_error", "validate", "max_image_pixels")
+                   "multi_label_sep", "one_hot", "num_classes", "columns", "image_size",
+                   "resize_mode", "image_format", "jpeg_quality", "shard_size", "num_shards",
+                   "compression", "split", "seed", "shuffle", "on_error", "validate",
+                   "max_image_pixels")
 
 
 @dataclass(frozen=True)
@@ -677,7 +678,6 @@ def _write_frame(frame: pd.DataFrame, out_dir: str | os.PathLike,
     if opts.split:
         split_counts(len(good) - len(_duplicates(good, schema, opts)), opts.split)
     return _write(frame, storage.absolute(out_dir), schema, opts, bad)
-
 
 
 def _write(frame: pd.DataFrame, out_dir: str, schema: Schema, opts: WriteOptions,
