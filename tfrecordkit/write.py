@@ -23,7 +23,7 @@ import joblib
 import numpy as np
 
 from . import __version__, storage
-from .errors import OptionError, SourceError, TfrecordkitError
+from .errors import OptionError, SourceError, TfrecordkitError, translated
 from .example import encode_example
 from .images import ImageOptions, load_image
 from .manifest import (ERRORS_NAME, MANIFEST_NAME, Manifest, ShardInfo, find_manifest,
@@ -562,6 +562,7 @@ def _run(tasks: list[ShardTask], opts: WriteOptions, total_rows: int,
     return results
 
 
+@translated()
 def write_frame(frame: pd.DataFrame, out_dir: str | os.PathLike, *,
                 images: str | os.PathLike | None = None, **options: Any) -> Manifest:
     """Writes a label frame and its images into sharded TFRecord files.
@@ -620,7 +621,12 @@ def _write(frame: pd.DataFrame, out_dir: str, schema: Schema, opts: WriteOptions
         raise OptionError(f"`out_dir` {out_dir!r} exists and is not a directory.")
     # The backend first: a scheduler that cannot be reached fails before anything is written.
     with _parallel_backend(opts):
-        storage.makedirs(out_dir)
+        try:
+            storage.makedirs(out_dir)
+        except OSError as e:
+            raise OptionError(f"`out_dir` {out_dir!r} cannot be created ({e.strerror or e}); "
+                              "choose a path whose parent folders are directories you may "
+                              "write to.") from e
         try:
             with _lock(out_dir):
                 return _write_locked(frame, out_dir, schema, opts)
@@ -767,6 +773,7 @@ def _finish(out_dir: str, directories: list[str]) -> None:
         storage.remove(storage.join(out_dir, RUN_NAME))
 
 
+@translated()
 def write_folder(root: str | os.PathLike, out_dir: str | os.PathLike, **options: Any) -> Manifest:
     """Writes a folder of class subfolders (folder name = class) into sharded TFRecords.
 
@@ -789,6 +796,7 @@ def write_folder(root: str | os.PathLike, out_dir: str | os.PathLike, **options:
     return write_frame(frame, out_dir, images=os.fspath(root), id_column=FOLDER_ID, **options)
 
 
+@translated("source")
 def convert(source: str | os.PathLike, out_dir: str | os.PathLike, **options: Any) -> Manifest:
     """Converts a CSV/TSV/Parquet label table (with ``images=DIR``) or a class folder.
 
