@@ -127,9 +127,11 @@ def _classify(exc: BaseException, path: str | None = None) -> tuple[type, str] |
     if module.startswith("tensorflow") and hasattr(exc, "message"):
         message = _one_line(exc.message)
         if name == "DataLossError":
-            return DatasetError, (f"corrupt TFRecord data ({message}); run `tfrecordkit verify "
-                                  "PATH` to find the damaged file and record, or read with "
-                                  "on_corrupt='skip'.")
+            where = _corrupt_file(message)
+            where = f"{where}: " if where else ""
+            return DatasetError, (f"{where}corrupt TFRecord data ({message}); run `tfrecordkit "
+                                  "verify PATH` to find every damaged record, write the shard "
+                                  "again, or read with on_corrupt='skip'.")
         if name == "NotFoundError":
             return DatasetError, f"a file is missing ({message}); check the path."
         return DatasetError, f"TensorFlow failed ({name}: {message})."
@@ -139,6 +141,44 @@ def _classify(exc: BaseException, path: str | None = None) -> tuple[type, str] |
                              "run again with fewer --jobs or more memory (a conversion goes on "
                              "from its complete shards with --resume).")
     return None
+
+
+_recent_files: list[str] = []   # shard files of the datasets `read` opened lately
+_RECENT_LIMIT = 4096
+
+
+def remember_files(files: list[str]) -> None:
+    """Notes the files a reader opens, so that TensorFlow's "corrupted record at N" (which
+    names no file) can be traced to one when it arrives: work done only on failure, never
+    while reading."""
+    for file in files:
+        if file in _recent_files:
+            _recent_files.remove(file)
+        _recent_files.append(file)
+    del _recent_files[:-_RECENT_LIMIT]
+
+
+def _corrupt_file(message: str) -> str | None:
+    """The remembered plain TFRecord file whose record at the offset TensorFlow names is
+    damaged (its framing checked there: header CRC, length within the file, data CRC)."""
+    import re
+
+    found = re.search(r"corrupted record at (\d+)", message)
+    if not found:
+        return None
+    offset = int(found.group(1))
+    from . import records
+
+    hits = []
+    for file in reversed(_recent_files):
+        try:
+            if records.damaged_at(file, offset):
+                hits.append(file)
+        except Exception:   # unreadable now: not the file TensorFlow was reading, as far as we know
+            continue
+    if not hits:
+        return None
+    return hits[0] if len(hits) == 1 else "one of " + ", ".join(hits[:3])
 
 
 def explain(exc: BaseException, path: str | None = None) -> tuple[str, int]:

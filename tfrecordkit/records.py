@@ -33,6 +33,7 @@ __all__ = [
     "RecordInfo",
     "RecordWriter",
     "count_records",
+    "damaged_at",
     "detect_compression",
     "format_index",
     "frame_record",
@@ -563,6 +564,34 @@ def _scan(
             yield RecordInfo(offset, framed, None)
         offset = end
         record += 1
+
+
+def damaged_at(path: str | os.PathLike, offset: int) -> bool:
+    """Whether the record TensorFlow's "corrupted record at N" points at is damaged in this
+    plain TFRecord file: N is where a record starts (bad length CRC) or where its data
+    starts (bad data CRC). The framing is walked up to N, headers only, so only a record
+    boundary counts. False for a compressed file or when no damaged record is there.
+
+    Example:
+        >>> damaged_at("train-00000-of-00004.tfrecord", 566875)  # doctest: +SKIP
+        True
+    """
+    if offset >= storage.getsize(path) or _resolve(path, "auto") is not None:
+        return False
+    starts = (offset, offset - HEADER_SIZE)
+    try:
+        for rec in iter_records(path, compression=None, with_data=False):
+            if rec.offset in starts:
+                with open_stream(path, None) as stream:
+                    stream.seek(rec.offset + HEADER_SIZE)
+                    data = stream.read(rec.data_length)
+                    footer = stream.read(FOOTER_SIZE)
+                return masked_crc32c(data) != _U32.unpack(footer)[0]
+            if rec.offset > offset:
+                return False
+    except CorruptRecordError as e:
+        return e.offset in starts
+    return False
 
 
 def count_records(path: str | os.PathLike, *, compression: str | None = "auto") -> int:
