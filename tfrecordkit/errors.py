@@ -48,8 +48,8 @@ class DatasetError(TfrecordkitError):
 class StorageError(TfrecordkitError, OSError):
     """A file or directory cannot be read or written (disk full, permissions, missing).
 
-    Also an `OSError`, with the original's ``errno`` and ``filename``, so code that
-    catches OS errors keeps working; the original is chained as ``__cause__``.
+    Also an `OSError`, with the original's ``errno``, so code that catches OS errors
+    keeps working; the original (with its file name) is chained as ``__cause__``.
     """
 
 
@@ -218,7 +218,7 @@ def translate(exc: BaseException, path: str | None = None) -> BaseException:
     kind, message = found
     new = kind(message)
     if isinstance(new, OSError) and isinstance(exc, OSError):
-        new.errno, new.filename = exc.errno, exc.filename
+        new.errno = exc.errno   # not filename: OSError would print "[Errno n] ..." then
     return new
 
 
