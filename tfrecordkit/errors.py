@@ -222,10 +222,12 @@ def translate(exc: BaseException, path: str | None = None) -> BaseException:
     return new
 
 
-def translated(path_argument: str | None = None):
+def translated(path_argument: str | None = None, output_argument: str | None = None):
     """Decorator for public functions: foreign errors leave as toolkit errors with one
     sentence (the original chained as ``__cause__``), so a notebook reads what the
-    command line prints. `path_argument` names the parameter holding the file worked on.
+    command line prints. `path_argument` names the parameter holding the file read;
+    `output_argument` the one written to, named by OS errors that name no file (a full
+    disk fails a write, not an open).
 
     Example:
         >>> @translated("source")
@@ -244,10 +246,11 @@ def translated(path_argument: str | None = None):
             except TfrecordkitError:
                 raise
             except Exception as e:
+                name = output_argument if isinstance(e, OSError) and output_argument else path_argument
                 path = None
-                if path_argument is not None:
+                if name is not None:
                     try:
-                        value = signature.bind_partial(*args, **kwargs).arguments.get(path_argument)
+                        value = signature.bind_partial(*args, **kwargs).arguments.get(name)
                         path = None if value is None else str(value)
                     except TypeError:
                         path = None

@@ -596,7 +596,7 @@ def _run(tasks: list[ShardTask], opts: WriteOptions, total_rows: int,
     return results
 
 
-@translated()
+@translated(output_argument="out_dir")
 def write_frame(frame: pd.DataFrame, out_dir: str | os.PathLike, *,
                 images: str | os.PathLike | None = None, **options: Any) -> Manifest:
     """Writes a label frame and its images into sharded TFRecord files.
@@ -884,7 +884,7 @@ def _finish(out_dir: str, directories: list[str]) -> None:
         storage.remove(storage.join(out_dir, RUN_NAME))
 
 
-@translated()
+@translated("root", "out_dir")
 def write_folder(root: str | os.PathLike, out_dir: str | os.PathLike, **options: Any) -> Manifest:
     """Writes a folder of class subfolders (folder name = class) into sharded TFRecords.
 
@@ -907,7 +907,7 @@ def write_folder(root: str | os.PathLike, out_dir: str | os.PathLike, **options:
     return write_frame(frame, out_dir, images=os.fspath(root), id_column=FOLDER_ID, **options)
 
 
-@translated("source")
+@translated("source", "out_dir")
 def convert(source: str | os.PathLike, out_dir: str | os.PathLike, **options: Any) -> Manifest:
     """Converts a CSV/TSV/Parquet label table (with ``images=DIR``) or a class folder.
 
