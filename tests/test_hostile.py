@@ -299,6 +299,28 @@ def test_resume_on_a_complete_dataset_rewrites_a_shard_with_a_flipped_byte(tmp_p
     assert not [n for n in os.listdir(out) if n.startswith((".repair", ".tfrecordkit"))]
 
 
+def test_resume_repairs_a_split_dataset_and_refuses_when_the_source_changed(tmp_path, capsys):
+    images = _images(tmp_path / "images", 8)
+    frame = pd.DataFrame({"id": [f"{i}.png" for i in range(8)], "label": list("ab" * 4)})
+    options = dict(images=images, label="label", split="train=0.5,val=0.5", num_shards=2,
+                   jobs=1, seed=5, progress=False)
+    out = tmp_path / "out"
+    manifest = tfk.write_frame(frame, out, **options)
+    val = [f for f in manifest.files if "/val/" in f][1]
+    original = open(val, "rb").read()
+    open(val, "wb").write(original[:-1] + bytes([original[-1] ^ 1]))
+    tfk.write_frame(frame, out, resume=True, **options)
+    assert open(val, "rb").read() == original and tfk.verify(out).ok
+    # Damaged again, and the source changed since: refused, nothing replaced.
+    os.remove(val)
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(images / "0.png")
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(images / "1.png")
+    before = _listing(out)
+    with pytest.raises(DatasetError, match="the source changed since the dataset was written"):
+        tfk.write_frame(frame, out, resume=True, **options)
+    assert _listing(out) == before
+
+
 # ----------------------------------------------------------------------------- special files
 
 class _FifoGuard:

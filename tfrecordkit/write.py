@@ -862,11 +862,13 @@ def _repair(out_dir: str, directories: list[str], tasks: list[ShardTask],
             storage.replace(storage.join(scratch, name + ".idx"), path + ".idx")
             storage.replace(storage.join(scratch, name), path)
             log.info("rewrote %s; it matches its checksum again", path)
-    finally:
+    finally:   # success or not, the complete dataset keeps no journal or scratch
         with contextlib.suppress(OSError):
             for name in storage.listdir(scratch):
                 storage.remove(storage.join(scratch, name))
             storage.rmdir(scratch)
+        with contextlib.suppress(OSError):
+            storage.remove(storage.join(out_dir, RUN_NAME))
     for directory in directories:
         storage.sync_directory(directory)
     _finish(out_dir, directories)
