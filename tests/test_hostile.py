@@ -127,6 +127,14 @@ def test_translated_library_errors_keep_the_original_chained_and_the_os_error_ki
     assert isinstance(caught.value.__cause__, UnicodeDecodeError)
 
 
+def test_debug_keeps_the_traceback(tmp_path, capsys):
+    out = _dataset(tmp_path)
+    os.remove(tfk.load_manifest(out).files[0])
+    with pytest.raises(StorageError) as caught:
+        main(["--debug", "inspect", str(out)])
+    assert isinstance(caught.value.__cause__, FileNotFoundError)
+
+
 # ----------------------------------------------------------------------------- label tables
 
 @pytest.mark.parametrize("name, text, words", [
@@ -395,6 +403,21 @@ def test_fifo_tfrecord_is_refused_by_index_verify_and_inspect_without_hanging(tm
             with pytest.raises(OSError, match="is a FIFO"):
                 call()
     assert not guard.hung and os.listdir(folder) == ["pipe.tfrecord"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_fifo_in_place_of_a_listed_shard_is_refused_before_any_reader_opens_it(tmp_path, capsys):
+    out = _dataset(tmp_path)
+    shard = tfk.load_manifest(out).files[0]
+    os.remove(shard)
+    os.mkfifo(shard)
+    with _FifoGuard(shard) as guard:
+        with pytest.raises(DatasetError, match=r"which is a FIFO \(named pipe\), not a regular"):
+            tfk.read(out)
+        for command in ("verify", "inspect", "index"):
+            code, err = _cli(capsys, command, out)
+            assert code == 1 and "is a FIFO" in _one_sentence(err), (command, err)
+    assert not guard.hung
 
 
 # ----------------------------------------------------------------------------- confinement

@@ -156,6 +156,12 @@ def load_manifest(path: str | os.PathLike, split: str | None = None) -> Manifest
                            f"{e}); write the dataset again.") from None
     for name in [s.file for s in manifest.shards] + list(manifest.splits):
         _confine(file, manifest.directory, name)
+    for shard in manifest.files:   # a FIFO would block every reader (TensorFlow's too)
+        try:
+            storage.require_regular_file(shard, "TFRecord file")
+        except OSError as e:
+            raise DatasetError(f"{file} lists {shard}, which {e.strerror}; replace it with the "
+                               "shard file, or write the dataset again.") from None
     if split is not None:
         if split == manifest.split:
             return manifest
