@@ -23,7 +23,6 @@ import tfrecordkit as tfk
 from tfrecordkit import errors, locate, storage
 from tfrecordkit.cli import main
 from tfrecordkit.errors import DatasetError, StorageError, TableError, explain
-from tfrecordkit.example import encode_example
 from tfrecordkit.records import RecordWriter, frame_record, masked_crc32c
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -89,7 +88,8 @@ def test_explain_maps_each_kind_to_one_sentence_and_exit_code():
         (pde.EmptyDataError("No columns to parse from file"), 2, "is empty"),
         (pde.ParserError("Error tokenizing data.\nC error: Expected 2 fields in line 3, saw 3\n"),
          2, "Expected 2 fields in line 3"),
-        (UnicodeDecodeError("utf-8", b"ab\xe9", 2, 3, "invalid continuation byte"), 2, "--encoding"),
+        (UnicodeDecodeError("utf-8", b"ab\xe9", 2, 3, "invalid continuation byte"), 2,
+         "--encoding"),
         (tfk.OptionError("`x` must be 1."), 2, "`x` must be 1."),
         (DatasetError("d is incomplete."), 1, "d is incomplete."),
         (KeyError("surprise"), 1, "unexpected KeyError"),
@@ -99,7 +99,8 @@ def test_explain_maps_each_kind_to_one_sentence_and_exit_code():
         assert got == code, (exc, message)
         assert words in message and "\n" not in message, message
     message, _ = explain(OSError(errno.ENOSPC, "No space left on device", "/o/x.tfrecord"))
-    assert message.startswith("/o/x.tfrecord: no space is left on the device") and "--resume" in message
+    assert message.startswith("/o/x.tfrecord: no space is left on the device")
+    assert "--resume" in message
 
 
 def test_explain_names_arrow_tensorflow_and_joblib_errors():
@@ -259,7 +260,8 @@ def test_huge_length_claim_in_gzip_is_corruption_without_allocating_it(tmp_path,
 def test_huge_length_claim_in_plain_file_is_found_from_its_size(tmp_path):
     length = struct.pack("<Q", 1 << 40)
     path = tmp_path / "claim.tfrecord"
-    path.write_bytes(frame_record(b"ok") + length + struct.pack("<I", masked_crc32c(length)) + b"x" * 100)
+    claim = length + struct.pack("<I", masked_crc32c(length))
+    path.write_bytes(frame_record(b"ok") + claim + b"x" * 100)
     report = tfk.verify(path)
     assert report.records_ok == 1 and report.corrupt[0]["record"] == 1
     assert report.corrupt[0]["reason"] == "file ends inside the record"
@@ -267,7 +269,7 @@ def test_huge_length_claim_in_plain_file_is_found_from_its_size(tmp_path):
         locate.count(path)
 
 
-def test_huge_claim_in_zlib_stream_is_refused_and_a_real_big_record_still_reads(tmp_path, monkeypatch):
+def test_huge_claim_in_zlib_stream_is_refused_and_a_big_record_still_reads(tmp_path, monkeypatch):
     import zlib
 
     from tfrecordkit import records

@@ -135,8 +135,7 @@ def _classify(exc: BaseException, path: str | None = None) -> tuple[type, str] |
         if name == "NotFoundError":
             return DatasetError, f"a file is missing ({message}); check the path."
         return DatasetError, f"TensorFlow failed ({name}: {message})."
-    if name in ("TerminatedWorkerError", "BrokenProcessPool") or (
-            module.startswith("concurrent.futures") and name == "BrokenProcessPool"):
+    if name in ("TerminatedWorkerError", "BrokenProcessPool"):   # loky's, or concurrent.futures
         return WorkerError, ("a worker process died while writing (killed, or out of memory); "
                              "run again with fewer --jobs or more memory (a conversion goes on "
                              "from its complete shards with --resume).")
@@ -246,7 +245,9 @@ def translated(path_argument: str | None = None, output_argument: str | None = N
             except TfrecordkitError:
                 raise
             except Exception as e:
-                name = output_argument if isinstance(e, OSError) and output_argument else path_argument
+                name = path_argument
+                if isinstance(e, OSError) and output_argument:
+                    name = output_argument
                 path = None
                 if name is not None:
                     try:
