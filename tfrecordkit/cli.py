@@ -12,7 +12,7 @@ import sys
 from typing import Sequence
 
 from . import __version__, storage
-from .errors import OptionError, TfrecordkitError
+from .errors import OptionError, explain
 from .options import BACKENDS, COMPRESSIONS, IMAGE_FORMATS, ON_ERROR, RESIZE_MODES, VALIDATE
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -244,22 +244,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s: %(message)s", stream=sys.stderr)
     try:
         return args.run(args)
-    except OptionError as e:
-        if args.debug:
-            raise
-        print(f"tfrecordkit: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    except TfrecordkitError as e:
-        if args.debug:
-            raise
-        print(f"tfrecordkit: error: {e}", file=sys.stderr)
-        return EXIT_FAILED
     except KeyboardInterrupt:
         hint = ("; complete shards are kept: run the same command with --resume to finish"
                 if args.command == "convert" else "")
         print(f"tfrecordkit: interrupted{hint}", file=sys.stderr)
         return 130
-
+    except Exception as e:
+        # The one error edge: whatever escapes becomes one sentence and an exit code.
+        if args.debug:
+            raise
+        message, code = explain(e)
+        print(f"tfrecordkit: error: {message}", file=sys.stderr)
+        return code
 
 if __name__ == "__main__":
     sys.exit(main())

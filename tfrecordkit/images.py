@@ -5,6 +5,7 @@ reason ("file is empty (0 bytes)"); the caller adds the row and file.
 """
 from __future__ import annotations
 
+import errno
 import io
 import os
 import re
@@ -181,7 +182,16 @@ def resize(image: Image.Image, size: tuple[int, int], mode: str) -> Image.Image:
         return image.resize((width, height), _RESAMPLE)
     if mode == "crop":
         return ImageOps.fit(image, (width, height), method=_RESAMPLE)
-    return ImageOps.pad(image, (width, height), method=_RESAMPLE, color=(0, 0, 0))
+    w, h = image.size
+    if round(h / w * width) >= 1 and round(w / h * height) >= 1:
+        return ImageOps.pad(image, (width, height), method=_RESAMPLE, color=(0, 0, 0))
+    # Pillow would scale a 20000x1 strip to 0 pixels high: keep at least one each way.
+    scale = min(width / w, height / h)
+    fitted = (min(width, max(1, round(w * scale))), min(height, max(1, round(h * scale))))
+    out = Image.new(image.mode, (width, height), (0, 0, 0) if image.mode == "RGB" else 0)
+    out.paste(image.resize(fitted, _RESAMPLE),
+              ((width - fitted[0]) // 2, (height - fitted[1]) // 2))
+    return out
 
 
 def encode(image: Image.Image, image_format: str, jpeg_quality: int) -> bytes:
@@ -208,6 +218,7 @@ def load_image(path: str | os.PathLike, options: ImageOptions) -> EncodedImage:
         64
     """
     try:
+        storage.require_regular_file(path, "image file")   # a FIFO would block the worker
         with storage.open(path, "rb") as f:
             data = f.read()
     except FileNotFoundError:
@@ -215,6 +226,8 @@ def load_image(path: str | os.PathLike, options: ImageOptions) -> EncodedImage:
     except IsADirectoryError:
         raise ValueError("is a directory, not an image file") from None
     except OSError as e:
+        if e.errno == errno.EINVAL and (e.strerror or "").startswith("is "):
+            raise ValueError(e.strerror) from None
         raise ValueError(f"cannot be read ({e.strerror or e})") from None
     if not data:
         raise ValueError("file is empty (0 bytes)")

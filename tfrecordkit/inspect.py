@@ -17,6 +17,7 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from . import storage
+from .errors import translated
 from .images import sniff_format
 from .locate import (DEFAULT_SCAN_RECORDS, FeatureInfo, InferredSchema, count, count_detail,
                      decode_record, files_and_manifest, infer, infer_files, schema)
@@ -153,6 +154,7 @@ def _row(context: dict, lists: dict, manifest: Manifest | None) -> dict[str, Any
     return row
 
 
+@translated("path")
 def inspect(path: str | os.PathLike, n: int = 5) -> InspectFrame:
     """The first `n` records of any TFRecord file(s) or dataset directory, decoded.
 
@@ -214,6 +216,7 @@ def _notes(info: FeatureInfo, manifest: Manifest | None) -> str:
     return "; ".join(notes)
 
 
+@translated("path")
 def describe(path: str | os.PathLike, n: int = 5, *, limit: int | None = DEFAULT_SCAN_RECORDS) -> dict[str, Any]:
     """Everything ``tfrecordkit inspect`` shows, as plain JSON-ready data.
 
@@ -311,6 +314,7 @@ class Stats:
         return "\n".join(parts)
 
 
+@translated("path")
 def stats(path: str | os.PathLike, *, label: str | list[str] | None = None) -> Stats:
     """Counts per class of each label, image sizes, and records and bytes per shard.
 

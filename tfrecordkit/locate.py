@@ -39,7 +39,8 @@ def expand_paths(path: str | os.PathLike) -> list[str]:
             return load_manifest(path).files
         found = [storage.join(d, f) for d, _, files in storage.walk(path) for f in files
                  if f.endswith(_RECORD_SUFFIXES) or ".tfrecord" in f and not f.endswith(".idx")]
-        files = sorted(f for f in found if not storage.basename(f).startswith("."))
+        files = sorted(f for f in found if not storage.basename(f).startswith(".")
+                       and (storage.is_remote(f) or storage.isfile(f)))   # no FIFO: it hangs
     elif storage.isfile(path):
         files = [path]
     else:

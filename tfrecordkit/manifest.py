@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
 from . import storage
@@ -100,6 +101,25 @@ def find_manifest(path: str | os.PathLike) -> str | None:
     return candidate if storage.isfile(candidate) else None
 
 
+def _confine(file: str, directory: str, name: object) -> None:
+    """Refuses a shard or split name that leads outside the manifest's directory: absolute,
+    through ``..``, or through a symbolic link; reading or indexing it would touch files
+    the dataset does not own (/etc/hostname, another user's data)."""
+    text = name if isinstance(name, str) else ""
+    parts = PurePosixPath(text.replace("\\", "/")).parts
+    outside = (not text or "\x00" in text or PurePosixPath(text).is_absolute()
+               or PureWindowsPath(text).is_absolute() or PureWindowsPath(text).drive
+               or storage.is_remote(text) or ".." in parts)
+    if not outside and not storage.is_remote(directory):
+        root = os.path.realpath(directory)
+        target = os.path.realpath(os.path.join(directory, text))
+        outside = os.path.commonpath([root, target]) != root
+    if outside:
+        raise DatasetError(f"{file} lists {name!r}, which is outside its directory; a "
+                           f"{MANIFEST_NAME} may name only files inside its own directory, so "
+                           "nothing was read or written: write the dataset again.")
+
+
 def load_manifest(path: str | os.PathLike, split: str | None = None) -> Manifest:
     """Loads the manifest of a dataset directory, or of one of its splits.
 
@@ -134,6 +154,14 @@ def load_manifest(path: str | os.PathLike, split: str | None = None) -> Manifest
             raise
         raise DatasetError(f"{file} is not a valid tfrecordkit manifest ({type(e).__name__}: "
                            f"{e}); write the dataset again.") from None
+    for name in [s.file for s in manifest.shards] + list(manifest.splits):
+        _confine(file, manifest.directory, name)
+    for shard in manifest.files:   # a FIFO would block every reader (TensorFlow's too)
+        try:
+            storage.require_regular_file(shard, "TFRecord file")
+        except OSError as e:
+            raise DatasetError(f"{file} lists {shard}, which {e.strerror}; replace it with the "
+                               "shard file, or write the dataset again.") from None
     if split is not None:
         if split == manifest.split:
             return manifest

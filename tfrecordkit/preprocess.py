@@ -19,7 +19,15 @@ def resizer(opts: ReadOptions, size: tuple[int, int] | None):
             return image
         height, width = size
         if opts.resize_mode == "pad":
-            return tf.image.resize_with_pad(image, height, width, antialias=antialias)
+            # resize_with_pad, but never 0 pixels on a side (a 1x20000 strip fails there).
+            shape = tf.shape(image)
+            h, w = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)
+            ratio = tf.maximum(w / width, h / height)
+            new_h = tf.clip_by_value(tf.cast(tf.floor(h / ratio), tf.int32), 1, height)
+            new_w = tf.clip_by_value(tf.cast(tf.floor(w / ratio), tf.int32), 1, width)
+            image = tf.image.resize(image, tf.stack([new_h, new_w]), antialias=antialias)
+            return tf.image.pad_to_bounding_box(image, (height - new_h) // 2,
+                                                (width - new_w) // 2, height, width)
         if opts.resize_mode == "crop":
             shape = tf.shape(image)
             h, w = tf.cast(shape[0], tf.float32), tf.cast(shape[1], tf.float32)

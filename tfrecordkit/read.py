@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any, Sequence
 
 from . import storage
-from .errors import DatasetError, OptionError
+from .errors import DatasetError, OptionError, remember_files
 from .manifest import Manifest, load_manifest
 from .options import DEFAULT_BATCH_SIZE, ReadOptions
 from .preprocess import encoded_batch_decoder, image_decoder, raw_batch_decoder
@@ -464,6 +464,7 @@ def read(path: str | os.PathLike, *, split: str | None = None, batch_size: int |
 
 def _load(path: str | os.PathLike, split: str | None) -> Manifest:
     manifest = load_manifest(path, split)
+    remember_files(manifest.files)   # to name the file in TF's "corrupted record at N"
     if manifest.splits and manifest.split is None:
         names = list(manifest.splits)
         raise OptionError(f"{manifest.directory} holds the splits {', '.join(names)}; pass "

@@ -33,6 +33,7 @@ __all__ = [
     "RecordInfo",
     "RecordWriter",
     "count_records",
+    "damaged_at",
     "detect_compression",
     "format_index",
     "frame_record",
@@ -269,6 +270,7 @@ def detect_compression(path: str | os.PathLike) -> str | None:
         >>> detect_compression("train-00000-of-00008.tfrecord.gz")  # doctest: +SKIP
         'gzip'
     """
+    storage.require_regular_file(path, "TFRecord file")   # a FIFO would block the open
     with storage.open(path, "rb") as f:
         return _detect(f.read(HEADER_SIZE))
 
@@ -279,6 +281,7 @@ class _ZlibReader(io.RawIOBase):
     def __init__(self, raw: BinaryIO):
         self._raw = raw
         self._d = zlib.decompressobj()
+        self._pos = 0
 
     def readable(self) -> bool:
         return True
@@ -299,8 +302,31 @@ class _ZlibReader(io.RawIOBase):
                 data = self._d.decompress(chunk, want)
             if data:
                 b[: len(data)] = data
+                self._pos += len(data)
                 return len(data)
         return 0
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        # Forward: decompress and drop; backward: start the stream again (as GzipFile does).
+        if whence == io.SEEK_CUR:
+            offset += self._pos
+        elif whence != io.SEEK_SET:
+            raise io.UnsupportedOperation("a zlib stream seeks from its start or position only")
+        if offset < self._pos:
+            self._raw.seek(0)
+            self._d, self._pos = zlib.decompressobj(), 0
+        buffer = bytearray(_SKIP_CHUNK)
+        while self._pos < offset:
+            got = self.readinto(memoryview(buffer)[:min(_SKIP_CHUNK, offset - self._pos)])
+            if not got:
+                break
+        return self._pos
 
     def close(self) -> None:
         try:
@@ -326,6 +352,7 @@ def open_stream(path: str | os.PathLike, compression: str | None = "auto") -> Bi
         >>> with open_stream("train.tfrecord.gz") as f:  # doctest: +SKIP
         ...     header = f.read(12)
     """
+    storage.require_regular_file(path, "TFRecord file")   # a FIFO would block the open
     kind = _resolve(path, compression)
     if kind == "gzip":
         raw = storage.open(path, "rb")
@@ -375,6 +402,28 @@ def _read_exact(read, n: int) -> bytes:
         parts.append(more)
         got += len(more)
     return b"".join(parts)
+
+
+def _missing(stream, size: int | None, offset: int, framed: int) -> int:
+    """How many bytes of the record at `offset` (its header just read) the file lacks; 0
+    when it is all there. Never allocates the claimed length: a plain file compares with
+    its size; a compressed stream of unknown length is read ahead in bounded chunks and
+    rewound, for claims too large to simply read (a crafted 1 MB gzip file can claim
+    2**40 bytes, or inflate to gigabytes of zeros)."""
+    if size is not None:
+        return max(0, offset + framed - size)
+    wanted = framed - HEADER_SIZE
+    if wanted <= _BIG_READ:
+        return 0   # read it: a short read tells, and at most 64 MiB is held
+    start = stream.tell()
+    left = wanted
+    while left:
+        chunk = stream.read(min(left, _SKIP_CHUNK))
+        if not chunk:
+            break
+        left -= len(chunk)
+    stream.seek(start)
+    return left
 
 
 def iter_records(
@@ -469,12 +518,14 @@ def _scan(
             )
         framed = length + FRAMING_SIZE
         end = offset + framed
-        if size is not None and end > size:
-            raise CorruptRecordError(
-                name, record, offset,
-                f"the record needs {framed} bytes but only {size - offset} remain",
-                True, compressed,
-            )
+        if with_data or size is not None:
+            missing = _missing(stream, size, offset, framed)
+            if missing:
+                raise CorruptRecordError(
+                    name, record, offset,
+                    f"the record needs {framed} bytes but only {framed - missing} remain",
+                    True, compressed,
+                )
         if with_data:
             data = _read_exact(read, length)
             footer = _read_exact(read, FOOTER_SIZE)
@@ -513,6 +564,34 @@ def _scan(
             yield RecordInfo(offset, framed, None)
         offset = end
         record += 1
+
+
+def damaged_at(path: str | os.PathLike, offset: int) -> bool:
+    """Whether the record TensorFlow's "corrupted record at N" points at is damaged in this
+    plain TFRecord file: N is where a record starts (bad length CRC) or where its data
+    starts (bad data CRC). The framing is walked up to N, headers only, so only a record
+    boundary counts. False for a compressed file or when no damaged record is there.
+
+    Example:
+        >>> damaged_at("train-00000-of-00004.tfrecord", 566875)  # doctest: +SKIP
+        True
+    """
+    if offset >= storage.getsize(path) or _resolve(path, "auto") is not None:
+        return False
+    starts = (offset, offset - HEADER_SIZE)
+    try:
+        for rec in iter_records(path, compression=None, with_data=False):
+            if rec.offset in starts:
+                with open_stream(path, None) as stream:
+                    stream.seek(rec.offset + HEADER_SIZE)
+                    data = stream.read(rec.data_length)
+                    footer = stream.read(FOOTER_SIZE)
+                return masked_crc32c(data) != _U32.unpack(footer)[0]
+            if rec.offset > offset:
+                return False
+    except CorruptRecordError as e:
+        return e.offset in starts
+    return False
 
 
 def count_records(path: str | os.PathLike, *, compression: str | None = "auto") -> int:

@@ -161,6 +161,20 @@ def sniff_separator(text: str) -> str:
     return best
 
 
+def _inside(root: str, name: str) -> bool:
+    """Whether the class folder `name` stays inside `root` (a symbolic link may lead out:
+    its images would be refused one by one, so it must not become an empty class)."""
+    if storage.is_remote(root):
+        return True
+    real_root = os.path.realpath(root)
+    target = os.path.realpath(os.path.join(root, name))
+    if os.path.commonpath([real_root, target]) == real_root:
+        return True
+    log.warning("%s: left out the class folder %r: it is a link to %s, outside the source",
+                root, name, target)
+    return False
+
+
 def list_folder(root: str | os.PathLike) -> pd.DataFrame:
     """A frame ``id, label`` of the images in class subfolders (folder name = class).
 
@@ -175,7 +189,7 @@ def list_folder(root: str | os.PathLike) -> pd.DataFrame:
     if not storage.isdir(root):
         raise OptionError(f"`source` {root!r} is not a directory of class subfolders.")
     _, subdirs, top_files = next(storage.walk(root))
-    classes = sorted(d for d in subdirs if not d.startswith("."))
+    classes = sorted(d for d in subdirs if not d.startswith(".") and _inside(root, d))
     if not classes:
         raise OptionError(f"`source` {root!r} has no class subfolders; put each class's "
                           "images in a folder named after the class.")

@@ -16,6 +16,7 @@ import os
 import posixpath
 import re
 import secrets
+import stat
 from typing import IO, Any, Iterator
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -152,6 +153,39 @@ def open(path: str | os.PathLike, mode: str = "rb", **kwargs: Any) -> IO:  # noq
             raise FileExistsError(errno.EEXIST, "File exists", path)
         mode = mode.replace("x", "w")
     return _RemoteFile(path, mode)
+
+
+def require_regular_file(path: str | os.PathLike, what: str = "file") -> None:
+    """Refuses a FIFO, device, socket or directory before anything opens it for reading
+    (opening a FIFO blocks until a writer comes; a device may never end). Only `stat` is
+    called; a missing file passes, for the open that follows to report. URLs pass: object
+    stores hold regular files only.
+
+    Raises:
+        OSError: ``EISDIR`` for a directory, ``EINVAL`` for another special file, with
+            the kind of file named.
+
+    Example:
+        >>> require_regular_file("/dev/zero", "image")
+        Traceback (most recent call last):
+        OSError: [Errno 22] is a character device, not a regular image file: '/dev/zero'
+    """
+    path = os.fspath(path)
+    if is_remote(path):
+        return
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISREG(mode):
+        return
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, f"is a directory, not a {what}", path)
+    kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else
+            "a character device" if stat.S_ISCHR(mode) else
+            "a block device" if stat.S_ISBLK(mode) else
+            "a socket" if stat.S_ISSOCK(mode) else "a special file")
+    raise OSError(errno.EINVAL, f"is {kind}, not a regular {what}", path)
 
 
 def exists(path: str) -> bool:

@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from . import storage
+from .errors import translated
 from .locate import expand_paths
 from .manifest import find_manifest, load_manifest
-from .records import (FOOTER_SIZE, HEADER_SIZE, _HEADER, _U32, _read_exact, detect_compression,
-                      masked_crc32c, open_stream)
+from .records import (FOOTER_SIZE, FRAMING_SIZE, HEADER_SIZE, _HEADER, _U32, _missing,
+                      _read_exact, detect_compression, masked_crc32c, open_stream)
 
 
 @dataclass
@@ -72,6 +73,8 @@ def _scan_file(file: str, scan: _Scan) -> Iterator[tuple[int, int, bytes | None,
         yield record, offset, None, f"file cannot be read ({e.strerror or e})"
         return
     try:
+        # A plain file's size bounds every claimed length; a compressed stream is probed.
+        size = storage.getsize(file) if kind is None else None
         with open_stream(file, kind) as stream:
             while True:
                 scan.records, scan.end = record, offset
@@ -87,6 +90,10 @@ def _scan_file(file: str, scan: _Scan) -> Iterator[tuple[int, int, bytes | None,
                     length, stored = _HEADER.unpack(header)
                     if masked_crc32c(header[:8]) != stored:
                         problem = "length CRC mismatch"
+                if problem is None:
+                    missing = _missing(stream, size, offset, length + FRAMING_SIZE)
+                    if missing:   # a claim past the end: found without allocating it
+                        problem = "file ends inside the record"
                 if problem is None:
                     data = _read_exact(stream.read, length)
                     footer = _read_exact(stream.read, FOOTER_SIZE)
@@ -159,6 +166,7 @@ def _targets(path: str | os.PathLike) -> list[tuple[str, int | None]]:
     return [(f, None) for f in expand_paths(path)]
 
 
+@translated("path")
 def verify(path: str | os.PathLike, *, decode_images: bool = False) -> VerifyReport:
     """Checks every record's length and data CRCs, and with `decode_images` every image.
 
@@ -181,7 +189,8 @@ def verify(path: str | os.PathLike, *, decode_images: bool = False) -> VerifyRep
                                    "reason": reason})
 
         if not storage.isfile(file):
-            bad(0, 0, "file is missing" + (" (listed in dataset.json)" if expected is not None else ""))
+            what = "is not a regular file" if storage.exists(file) else "file is missing"
+            bad(0, 0, what + (" (listed in dataset.json)" if expected is not None else ""))
             continue
         scan = _Scan(_read_index(file))
         for record, offset, data, problem in _scan_file(file, scan):

@@ -17,6 +17,7 @@ import re
 import secrets
 import socket
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
@@ -24,7 +25,7 @@ import joblib
 import numpy as np
 
 from . import __version__, storage
-from .errors import OptionError, SourceError, TfrecordkitError
+from .errors import DatasetError, OptionError, SourceError, TfrecordkitError, translated
 from .example import encode_example
 from .images import ImageOptions, load_image
 from .manifest import (ERRORS_NAME, MANIFEST_NAME, Manifest, ShardInfo, find_manifest,
@@ -103,6 +104,7 @@ class ShardTask:
     fingerprint: str
     run_file: str = ""          # RUN_NAME of the run that planned this task
     run_id: str = ""
+    parent: int = 0             # pid of the planning process; a worker exits when it is gone
 
 
 @dataclass
@@ -179,6 +181,33 @@ def _check_current(task: ShardTask) -> None:
                          "its shard was not written.")
 
 
+_WATCH_INTERVAL_S = 0.5       # how often a worker process checks that its parent lives
+_watched: int | None = None   # the parent pid this process watches, once started
+_writing: set[str] = set()    # temporary shard files this process has open
+
+
+def _watch_parent(parent: int) -> None:
+    """In a worker process that `parent` started (joblib's loky pool), starts a thread that
+    ends the process within a second of the parent's death, kill -9 included, removing the
+    temporary file it was writing. Loky itself notices only at its idle timeout (300 s),
+    so orphans of a killed conversion held their memory for minutes. Threads of the
+    parent itself (threading backend) and dask workers (another parent) are left alone."""
+    global _watched
+    if not parent or parent == os.getpid() or _watched == parent or os.getppid() != parent:
+        return
+    _watched = parent
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_WATCH_INTERVAL_S)
+        for path in list(_writing):
+            with contextlib.suppress(OSError):
+                os.remove(path)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="tfrecordkit-parent-watch", daemon=True).start()
+
+
 def write_shard(task: ShardTask) -> ShardResult:
     """Writes one shard and its .idx under temporary names, then renames them into place.
 
@@ -186,9 +215,11 @@ def write_shard(task: ShardTask) -> ShardResult:
     A kill at any moment leaves at most a hidden temporary file, never a partial file under
     the shard's name; the .done.json mark written last lets `resume` keep the shard.
     """
+    _watch_parent(task.parent)
     spec = task.spec
     final = storage.join(task.directory, spec.file)
     tmp = storage.join(task.directory, f".{spec.file}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
+    _writing.add(tmp)
     result = ShardResult(spec.split, spec.file, 0, 0, "")
     shapes, formats = set(), set()
     columns = task.rows.columns
@@ -222,6 +253,7 @@ def write_shard(task: ShardTask) -> ShardResult:
     finally:
         with contextlib.suppress(FileNotFoundError):
             storage.remove(tmp)
+        _writing.discard(tmp)
     result.shapes = sorted(list(s) for s in shapes)
     result.formats = sorted(formats)
     storage.write_text(_done_path(task.directory, spec.file),
@@ -388,8 +420,10 @@ def _parallel_backend(opts: WriteOptions) -> Iterator[None]:
 _starting: threading.Thread | None = None   # the pool start-up under way, if any
 
 
-def _ready() -> None:
-    """The no-op each worker runs once to show it is up (and has imported tfrecordkit)."""
+def _ready(parent: int = 0) -> None:
+    """What each worker runs once to show it is up (and has imported tfrecordkit); from
+    then on it watches `parent` and exits when that process is gone."""
+    _watch_parent(parent)
 
 
 def _start_workers(jobs: int | None, backend: str | None) -> None:
@@ -413,7 +447,7 @@ def _start_workers(jobs: int | None, backend: str | None) -> None:
     def start() -> None:
         try:
             joblib.Parallel(n_jobs=n_jobs)(
-                joblib.delayed(_ready)() for _ in range(joblib.effective_n_jobs(n_jobs)))
+                joblib.delayed(_ready)(os.getpid()) for _ in range(joblib.effective_n_jobs(n_jobs)))
         except Exception as e:  # the conversion's own Parallel reports a broken pool
             log.debug("starting the worker processes early failed: %s", e)
 
@@ -598,6 +632,7 @@ def _run(tasks: list[ShardTask], opts: WriteOptions, total_rows: int,
     return results
 
 
+@translated(output_argument="out_dir")
 def write_frame(frame: pd.DataFrame, out_dir: str | os.PathLike, *,
                 images: str | os.PathLike | None = None, **options: Any) -> Manifest:
     """Writes a label frame and its images into sharded TFRecord files.
@@ -688,7 +723,12 @@ def _write(frame: pd.DataFrame, out_dir: str, schema: Schema, opts: WriteOptions
         raise OptionError(f"`out_dir` {out_dir!r} exists and is not a directory.")
     # The backend first: a scheduler that cannot be reached fails before anything is written.
     with _parallel_backend(opts):
-        storage.makedirs(out_dir)
+        try:
+            storage.makedirs(out_dir)
+        except OSError as e:
+            raise OptionError(f"`out_dir` {out_dir!r} cannot be created ({e.strerror or e}); "
+                              "choose a path whose parent folders are directories you may "
+                              "write to.") from e
         try:
             with _lock(out_dir):
                 return _write_locked(frame, out_dir, schema, opts, bad)
@@ -707,15 +747,23 @@ def _write_locked(frame: pd.DataFrame, out_dir: str, schema: Schema,
     if seed is None and opts.resume:
         seed = _previous_seed(run_file)
     done = find_manifest(out_dir)
+    damaged: dict[str, ShardInfo] = {}
     if opts.resume and done:
         manifest = load_manifest(out_dir)
         wanted = {**opts.to_json(), "seed": manifest.options.get("seed") if seed is None else seed}
-        if all(manifest.options.get(k) == v for k, v in wanted.items() if k in _OUTPUT_OPTIONS):
-            log.info("%s is already complete; nothing to resume", out_dir)
+        if not all(manifest.options.get(k) == v for k, v in wanted.items() if k in _OUTPUT_OPTIONS):
+            raise OptionError(f"`out_dir` {out_dir!r} already holds a complete dataset written "
+                              "with other options; delete it or choose another directory.")
+        # Complete is not the same as intact: a shard may have been damaged since.
+        damaged = _damaged_shards(manifest)
+        if not damaged:
+            log.info("%s is already complete and every shard matches its checksum; nothing "
+                     "to resume", out_dir)
             _finish(out_dir, [manifest.directory] + [storage.join(out_dir, n) for n in manifest.splits])
             return manifest
-        raise OptionError(f"`out_dir` {out_dir!r} already holds a complete dataset written with "
-                          "other options; delete it or choose another directory.")
+        log.warning("%s: %d shard(s) fail their checksum (%s); writing them again",
+                    out_dir, len(damaged), ", ".join(sorted(damaged))[:300])
+        seed = wanted["seed"]
     opts = replace(opts, seed=secrets.randbelow(2**31) if seed is None else seed)
     run_id = secrets.token_hex(8)
     storage.write_text(run_file, json.dumps({"run": run_id, "seed": opts.seed, "pid": os.getpid()}))
@@ -763,10 +811,14 @@ def _write_locked(frame: pd.DataFrame, out_dir: str, schema: Schema,
                                num_shards=opts.num_shards, compression=opts.compression):
             tasks.append(ShardTask(directory, spec, None, schema, image_root, opts.ext, image_options, opts.compression,
                                    opts.on_error, opts.multi_label_sep, fingerprint,
-                                   run_file, run_id))
+                                   run_file, run_id, os.getpid()))
     for directory in directories.values():
         storage.makedirs(directory)
     all_dirs = list(dict.fromkeys([out_dir, *directories.values()]))
+    cut = lambda t: replace(t, rows=ShardRows.cut(frame, t.spec.rows, columns))  # noqa: E731
+    if damaged:
+        _repair(out_dir, all_dirs, tasks, damaged, opts, cut)
+        return manifest
     if opts.resume:
         _remove_leftovers(all_dirs, tasks)
     log.info("converting %d rows into %d shards (%s)", len(frame), len(tasks),
@@ -775,8 +827,7 @@ def _write_locked(frame: pd.DataFrame, out_dir: str, schema: Schema,
     try:
         # Each task gets its slice of the frame only when it is dispatched, so the client
         # holds a few slices at a time rather than a second copy of the whole frame.
-        results = _run(tasks, opts, len(frame),
-                       lambda t: replace(t, rows=ShardRows.cut(frame, t.spec.rows, columns)))
+        results = _run(tasks, opts, len(frame), cut)
     except SourceError:
         _abandon(out_dir, all_dirs, tasks)
         raise
@@ -826,6 +877,74 @@ def _write_locked(frame: pd.DataFrame, out_dir: str, schema: Schema,
     return top
 
 
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with storage.open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _damaged_shards(manifest: Manifest) -> dict[str, ShardInfo]:
+    """Shards of a complete dataset that are missing or fail the checksum in dataset.json."""
+    damaged = {}
+    for path, info in zip(manifest.files, manifest.shards):
+        try:
+            ok = storage.getsize(path) == info.bytes and _sha256(path) == info.sha256
+        except OSError:
+            ok = False
+        if not ok:
+            damaged[os.path.normpath(path) if not storage.is_remote(path) else path] = info
+    return damaged
+
+
+def _repair(out_dir: str, directories: list[str], tasks: list[ShardTask],
+            damaged: dict[str, ShardInfo], opts: WriteOptions,
+            with_rows: Callable[[ShardTask], ShardTask]) -> None:
+    """Writes the damaged shards of a complete dataset again, from the same plan, beside it
+    (a hidden scratch directory), and moves each into place only when its checksum is the
+    one dataset.json lists: the writer is deterministic, so anything else means the source
+    changed, and then nothing is replaced."""
+    def key(task: ShardTask) -> str:
+        path = storage.join(task.directory, task.spec.file)
+        return path if storage.is_remote(path) else os.path.normpath(path)
+
+    by_path = {key(t): t for t in tasks}
+    unplanned = sorted(set(damaged) - set(by_path))
+    if unplanned:
+        raise DatasetError(f"{unplanned[0]} fails its checksum and the source no longer plans "
+                           "it (the source changed since the dataset was written); convert "
+                           "again into a new directory.")
+    scratch = storage.join(out_dir, f".repair-{secrets.token_hex(4)}")
+    storage.makedirs(scratch)
+    try:
+        todo = [replace(by_path[path], directory=scratch) for path in sorted(damaged)]
+        results = {r.file: r for r in _run(todo, replace(opts, resume=False),
+                                           sum(len(t.spec.rows) for t in todo), with_rows)}
+        for path in sorted(damaged):
+            task = by_path[path]
+            if results[task.spec.file].sha256 != damaged[path].sha256:
+                raise DatasetError(
+                    f"{path} fails its checksum, and writing it again from the source gives "
+                    "other bytes (the source changed since the dataset was written); convert "
+                    "again into a new directory.")
+        for path in sorted(damaged):
+            name = by_path[path].spec.file
+            storage.replace(storage.join(scratch, name + ".idx"), path + ".idx")
+            storage.replace(storage.join(scratch, name), path)
+            log.info("rewrote %s; it matches its checksum again", path)
+    finally:   # success or not, the complete dataset keeps no journal or scratch
+        with contextlib.suppress(OSError):
+            for name in storage.listdir(scratch):
+                storage.remove(storage.join(scratch, name))
+            storage.rmdir(scratch)
+        with contextlib.suppress(OSError):
+            storage.remove(storage.join(out_dir, RUN_NAME))
+    for directory in directories:
+        storage.sync_directory(directory)
+    _finish(out_dir, directories)
+
+
 def _finish(out_dir: str, directories: list[str]) -> None:
     """Removes the journal of a complete run: .done.json marks and the run file."""
     for directory in directories:
@@ -838,6 +957,7 @@ def _finish(out_dir: str, directories: list[str]) -> None:
         storage.remove(storage.join(out_dir, RUN_NAME))
 
 
+@translated("root", "out_dir")
 def write_folder(root: str | os.PathLike, out_dir: str | os.PathLike, **options: Any) -> Manifest:
     """Writes a folder of class subfolders (folder name = class) into sharded TFRecords.
 
@@ -861,6 +981,7 @@ def write_folder(root: str | os.PathLike, out_dir: str | os.PathLike, **options:
                         text_labels=(FOLDER_LABEL,))
 
 
+@translated("source", "out_dir")
 def convert(source: str | os.PathLike, out_dir: str | os.PathLike, **options: Any) -> Manifest:
     """Converts a CSV/TSV/Parquet label table (with ``images=DIR``) or a class folder.
 
