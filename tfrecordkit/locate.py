@@ -183,7 +183,8 @@ def locate(path: str | os.PathLike, split: str | None = None, *,
         raise OptionError(f"`split` applies to a directory; {path!r} is not one "
                           f"(received split={split!r}).")
     if storage.isfile(path):
-        kind = _kind_of(path, named=True)
+        name = storage.basename(path)
+        kind = _kind_of(path, named=name.endswith(_RECORD_SUFFIXES) or bool(_SHARD_NAME.match(name)))
         if kind is None:
             raise DatasetError(why_not_dataset(path))
         return Location(path, (storage.absolute(path),), kind, None, **hints)
@@ -208,6 +209,12 @@ def why_not_dataset(path: str | os.PathLike) -> str:
     """One sentence on why `path` is not a readable dataset: missing, empty, not TFRecord,
     an unfinished conversion, or TFRecord files without dataset.json."""
     path = os.fspath(path)
+    if _GLOB_CHARS.search(path) and not storage.exists(path):
+        if any(storage.isfile(f) for f in storage.glob(path)):
+            return (f"{path!r} names files, not a dataset directory with a {MANIFEST_NAME}; "
+                    "tfk.read, predict and inspect read TFRecord files as they are.")
+        return (f"{path!r} matches no TFRecord file; pass a dataset directory, a TFRecord file "
+                "or a glob such as 'data/train-*'.")
     if not storage.exists(path):
         return (f"{path!r} does not exist (no such file or directory); pass a dataset "
                 "directory, a TFRecord file or a glob.")
