@@ -329,7 +329,7 @@ def build(manifest: Manifest, opts: ReadOptions, *, labels: Sequence[str], ids: 
 
     def parse(*batch):
         numbers, serialized = batch if numbered else (None, batch[0])
-        parsed = tf.io.parse_example(serialized, spec)
+        parsed = tf.io.parse_example(serialized, spec) if spec else {}
         parts = []
         if ids:
             parts.append(tf.strings.as_string(numbers) if numbered else parsed[id_key])
