@@ -181,3 +181,12 @@ def test_index_writes_missing_idx_files_and_refuses_foreign_options_without_mani
     assert main(["index", str(d)]) == 0 and capsys.readouterr().out == ""
     assert main(["index", str(d), "--label", "image/class/label"]) == 2
     assert "`--label` goes with --manifest" in capsys.readouterr().err
+
+
+def test_index_manifest_of_a_glob_refuses_a_directory_holding_other_shards(tmp_path, capsys):
+    d = tmp_path / "imagenet"
+    shard(d / "train-00000-of-00001", [1, 2, 3])
+    shard(d / "validation-00000-of-00001", [3, 1])
+    assert main(["index", str(d / "validation-*"), "--manifest"]) == 1
+    assert "which holds other TFRecord files too (train-00000-of-00001); move" in capsys.readouterr().err
+    assert not (d / "dataset.json").exists()

@@ -779,6 +779,12 @@ def index_manifest(path: str | os.PathLike, *, label: str | Sequence[str] | None
             f"(e.g. {storage.join(path, loc.splits[0])}/) and index each.")
     files = list(loc.files)
     directory = _common_directory(files)
+    others = [f for f, _ in _list_directory(directory) if f not in set(files)]
+    if others:
+        raise DatasetError(
+            f"A {MANIFEST_NAME} for {path!r} would describe {directory!r}, which holds other "
+            f"TFRecord files too ({storage.basename(others[0])}); move these files into a "
+            "directory of their own and index that.")
     existing = storage.join(directory, MANIFEST_NAME)
     if storage.isfile(existing) and not force:
         raise DatasetError(f"{directory!r} already has a {MANIFEST_NAME}; pass --force (force=True) "
