@@ -207,3 +207,22 @@ def test_remote_url_of_extensionless_shards(tmp_path):
                   image_size=8)
     assert _labels(ds) == LABELS and ds.cardinality().numpy() == 3
     assert tfk.count("ram://foreign") == 10
+
+
+def test_a_sample_short_of_every_record_leaves_classes_unknown_until_index_manifest(
+        tmp_path, monkeypatch):
+    from tfrecordkit import locate as locate_module
+
+    d = write_imagenet(tmp_path / "imagenet")
+    monkeypatch.setattr(locate_module, "MANIFEST_SAMPLE_RECORDS", 4)   # 2 of each file's 5
+    manifest = locate(d, label="image/class/label").manifest
+    assert manifest.schema["image/class/label"].kind == "int64" and manifest.vocabularies == {}
+    assert manifest.image["size"] is None and manifest.records == 10
+    ds = tfk.read(d, label="image/class/label", shuffle=False, batch_size=4, image_size=8)
+    assert _labels(ds) == LABELS
+    with pytest.raises(OptionError, match=r"`label_mode='categorical'` needs the classes of "
+                                          r"'image/class/label'.*index PATH --manifest"):
+        tfk.read(d, label="image/class/label", label_mode="categorical", image_size=8)
+    assert main(["index", str(d), "--manifest", "--label", "image/class/label"]) == 0
+    one_hot = tfk.read(d, label_mode="categorical", shuffle=False, batch_size=10, image_size=8)
+    assert np.argmax(next(iter(one_hot))[1].numpy(), axis=1).tolist() == LABELS

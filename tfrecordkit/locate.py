@@ -610,6 +610,20 @@ def _label_feature(info: FeatureInfo) -> Feature:
     return _class_feature(info.name, info.low, info.high, multi=not (fixed and info.min_len == 1))
 
 
+def _sampled_label(info: FeatureInfo, everything: bool, where: str) -> Feature:
+    """`_label_feature` when the sample held every record; else an int64 label's classes
+    are unknown (the sample's largest value need not be the largest): plain integers."""
+    if everything or info.dtype == "float":
+        return _label_feature(info)
+    if info.min_len == info.max_len == 1:
+        log.info("%s: the classes of label %s are known after reading every record; "
+                 "`tfrecordkit index PATH --manifest` does, and records them", where, info.name)
+        return Feature(info.name, INT, "int64")
+    raise OptionError(f"`label` {info.name!r} holds several values per record (a multi-label), "
+                      f"whose classes are known only after reading every record of {where}; run "
+                      f"`tfrecordkit index PATH --manifest --label {info.name}` first.")
+
+
 def _class_feature(name: str, low: int | None, high: int | None, *, multi: bool) -> Feature:
     high = -1 if high is None else int(high)
     if high >= MAX_CLASSES:
@@ -676,7 +690,7 @@ def _image_facts(roles: _Roles, inferred: InferredSchema, sizes: set | None) -> 
             "size": size, "channels": None}
 
 
-def infer_manifest(loc: Location, *, limit: int = MANIFEST_SAMPLE_RECORDS) -> Manifest:
+def infer_manifest(loc: Location, *, limit: int | None = None) -> Manifest:
     """A manifest for other writers' TFRecord files, inferred from a sample of records.
 
     The first records of every file (about `limit` in all) are decoded. The image is the
@@ -684,15 +698,17 @@ def infer_manifest(loc: Location, *, limit: int = MANIFEST_SAMPLE_RECORDS) -> Ma
     several do), or `image_key`; its height and width are read from `image/height` and
     `image/width` when present (else 0: the decoder finds them). Labels are the features
     named by `label` (any int64 or float feature; default `image/class/label` or `label`
-    when present): an int64 label keeps its numbers and gets the vocabulary 0..max of the
-    sample, which is all records when they number at most `limit` (`tfrecordkit index
-    --manifest` reads every record); a float label is a numeric target. The id is `id_key`,
+    when present): an int64 label keeps its numbers, and when the sample holds every record
+    (at most `limit`), gets the classes 0..max; beyond that its classes are unknown (plain
+    integers: int labels, no one-hot) until `tfrecordkit index --manifest` reads every
+    record and records them. A float label is a numeric target. The id is `id_key`,
     else a filename-like bytes feature (`image/filename`, `filename`, `id`, ...), else the
     record number. Counts come from `loc` (.idx files or a framing scan), so the reader
     knows the cardinality.
     """
     files = loc.files
     where = loc.path
+    limit = MANIFEST_SAMPLE_RECORDS if limit is None else limit
     inferred = infer_files(files, limit, min_per_file=1)
     roles = _roles(inferred, where, loc.label, loc.image_key, loc.id_key)
     counts = loc.counts
@@ -708,7 +724,7 @@ def infer_manifest(loc: Location, *, limit: int = MANIFEST_SAMPLE_RECORDS) -> Ma
     feats = []
     if roles.id_key:
         feats.append(Feature(roles.id_key, ID, "bytes"))
-    feats += [_label_feature(inferred.features[n]) for n in roles.labels]
+    feats += [_sampled_label(inferred.features[n], everything, where) for n in roles.labels]
     taken = {roles.image_key, roles.id_key, *roles.labels, *(roles.size_keys or ())}
     feats += [_other_feature(f) for n, f in inferred.features.items() if n not in taken]
     directory = _common_directory(files)

@@ -481,7 +481,16 @@ def read(path: str | os.PathLike, *, split: str | None = None, batch_size: int |
                        channels, resize_mode, shuffle_buffer, cache, drop_remainder, on_corrupt,
                        num_workers, worker_index, service, service_job_name)
     manifest = _load(path, split, label=label, image_key=image_key, id_key=id_key)
-    return build(manifest, opts, labels=_label_names(manifest, label))
+    labels = _label_names(manifest, label)
+    if label_mode == "categorical":
+        for name in labels:
+            if manifest.schema[name].kind == INT:
+                raise OptionError(
+                    f"`label_mode='categorical'` needs the classes of {name!r}, which "
+                    f"{manifest.directory} does not record (inferred from a sample of its "
+                    "records); run `tfrecordkit index PATH --manifest`, which reads them all, "
+                    "or pass label_mode='int'.")
+    return build(manifest, opts, labels=labels)
 
 
 def _load(path: str | os.PathLike, split: str | None, *, label: Any = None,
