@@ -273,7 +273,8 @@ def _list_directory(directory: str) -> list[tuple[str, str]]:
             if name.startswith(".") or name.endswith(".idx") or name in _NOT_RECORDS:
                 continue
             file = storage.join(top, name)
-            if not storage.isfile(file):   # FIFOs, sockets, devices: never opened
+            # FIFOs, sockets, devices: never opened (object stores hold none; asking costs requests)
+            if not storage.is_remote(file) and not storage.isfile(file):
                 continue
             kind = _kind_of(file, named=name.endswith(_RECORD_SUFFIXES) or bool(_SHARD_NAME.match(name)))
             if kind is not None:
