@@ -226,3 +226,10 @@ def test_a_sample_short_of_every_record_leaves_classes_unknown_until_index_manif
     assert main(["index", str(d), "--manifest", "--label", "image/class/label"]) == 0
     one_hot = tfk.read(d, label_mode="categorical", shuffle=False, batch_size=10, image_size=8)
     assert np.argmax(next(iter(one_hot))[1].numpy(), axis=1).tolist() == LABELS
+
+
+def test_images_of_unknown_size_ask_for_image_size(tmp_path):
+    d = write_imagenet(tmp_path / "imagenet")
+    with pytest.raises(OptionError, match=r"are not known to share one size \(no dataset.json "
+                                          r"records it\), so a batch needs `image_size`"):
+        tfk.read(d)

@@ -52,6 +52,10 @@ def _image_size(manifest: Manifest, opts: ReadOptions) -> tuple[int, int] | None
         return int(size[0]), int(size[1])
     if opts.batch_size is None:
         return None
+    if manifest.options.get("inferred_from_records"):   # other writers' files, no dataset.json
+        raise OptionError(f"The images in {manifest.directory} are not known to share one size "
+                          "(no dataset.json records it), so a batch needs `image_size` (height, "
+                          "width) to resize them to; received image_size=None.")
     raise OptionError(f"The images in {manifest.directory} differ in size, so a batch needs "
                       "`image_size` (height, width) to resize them to; received image_size=None.")
 
