@@ -65,7 +65,8 @@ def write_tfds(directory, ext=".tfrecord", compression=None):
     directory.mkdir(parents=True, exist_ok=True)
     options = tf.io.TFRecordOptions(compression_type=compression or "")
     for f in range(FILES):
-        with tf.io.TFRecordWriter(str(directory / f"toy-train{ext}-{f:05d}-of-{FILES:05d}"), options) as w:
+        name = f"toy-train{ext}-{f:05d}-of-{FILES:05d}"
+        with tf.io.TFRecordWriter(str(directory / name), options) as w:
             for i in range(f * PER_FILE, (f + 1) * PER_FILE):
                 w.write(tf.train.Example(features=tf.train.Features(feature={
                     "image": _feature(_image(i, "PNG", (8, 8))),
@@ -159,7 +160,8 @@ def test_keys_named_by_hand_and_their_errors(tmp_path):
                   batch_size=10, image_size=8)
     assert _labels(ds) == [10 + i % 3 for i in range(10)]
     with pytest.raises(OptionError, match=r"`label` names 'nope', which is not an int64 or float "
-                                          r"feature of .*; those are: image/class/label, image/height, image/width"):
+                                          r"feature of .*; those are: image/class/label, "
+                                          r"image/height, image/width"):
         tfk.read(d, label="nope", image_size=8)
     with pytest.raises(OptionError, match=r"`image_key` names 'image/class/label', which is not a "
                                           r"bytes feature"):

@@ -120,7 +120,8 @@ def _index_parser(sub) -> None:
                    help="with --manifest: an int64 or float feature to record as a label, such "
                         "as image/class/label (repeatable; default image/class/label or label)")
     p.add_argument("--image-key", metavar="FEATURE",
-                   help="with --manifest: the bytes feature holding the images (default: found by its bytes)")
+                   help="with --manifest: the bytes feature holding the images "
+                        "(default: the one whose bytes are images)")
     p.add_argument("--id-key", metavar="FEATURE",
                    help="with --manifest: the id feature (default: image/filename, filename, id...)")
     p.set_defaults(run=_run_index)

@@ -184,7 +184,7 @@ def locate(path: str | os.PathLike, split: str | None = None, *,
                           f"(received split={split!r}).")
     if storage.isfile(path):
         name = storage.basename(path)
-        kind = _kind_of(path, named=name.endswith(_RECORD_SUFFIXES) or bool(_SHARD_NAME.match(name)))
+        kind = _kind_of(path, named=_named(name))
         if kind is None:
             raise DatasetError(why_not_dataset(path))
         return Location(path, (storage.absolute(path),), kind, None, **hints)
@@ -195,7 +195,7 @@ def locate(path: str | os.PathLike, split: str | None = None, *,
         name = storage.basename(file)
         if name.endswith(".idx") or name in _NOT_RECORDS or not storage.isfile(file):
             continue
-        kind = _kind_of(file, named=name.endswith(_RECORD_SUFFIXES) or bool(_SHARD_NAME.match(name)))
+        kind = _kind_of(file, named=_named(name))
         if kind is not None:
             found.append((storage.absolute(file), kind))
     if not found:
@@ -276,10 +276,16 @@ def _list_directory(directory: str) -> list[tuple[str, str]]:
             # FIFOs, sockets, devices: never opened (object stores hold none; asking costs requests)
             if not storage.is_remote(file) and not storage.isfile(file):
                 continue
-            kind = _kind_of(file, named=name.endswith(_RECORD_SUFFIXES) or bool(_SHARD_NAME.match(name)))
+            kind = _kind_of(file, named=_named(name))
             if kind is not None:
                 found.append((storage.absolute(file), kind))
     return sorted(found)
+
+
+def _named(name: str) -> bool:
+    """A TFRecord extension or a shard name (``train-00000-of-01024``): taken as TFRecord
+    even when empty or damaged, so `verify` reports it rather than passing it over."""
+    return name.endswith(_RECORD_SUFFIXES) or bool(_SHARD_NAME.match(name))
 
 
 def _kind_of(file: str, *, named: bool) -> str | None:
