@@ -28,6 +28,7 @@ NOTEBOOKS = ROOT / "notebooks"
 SAMPLES = ROOT / "data_samples"
 CONVERT = "01_convert_and_inspect.ipynb"
 TRAIN = "02_train_and_predict.ipynb"
+FOREIGN = "03_foreign_tfrecord.ipynb"
 KERNEL = "tfrecordkit-test"
 CELL_TIMEOUT_S = 600
 INLINE_IMAGE = '<img src="data:image/png;base64,'
@@ -95,7 +96,7 @@ def run(tmp_path_factory):
     return execute
 
 
-@pytest.mark.parametrize("name", [CONVERT, TRAIN])
+@pytest.mark.parametrize("name", [CONVERT, TRAIN, FOREIGN])
 def test_notebook_runs_in_this_interpreter_without_errors(run, name):
     nb = run(name)
     errors = [out for cell in nb.cells for out in cell.get("outputs", [])
@@ -138,7 +139,7 @@ def test_train_notebook_learns_the_digits(run):
     assert len(_rich(nb, "image/png")) >= 2   # the learning curve and the mistakes
 
 
-@pytest.mark.parametrize("name", [CONVERT, TRAIN])
+@pytest.mark.parametrize("name", [CONVERT, TRAIN, FOREIGN])
 def test_committed_notebook_has_its_outputs(name):
     """The committed files carry their outputs, so the pictures show when browsing."""
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
@@ -147,3 +148,17 @@ def test_committed_notebook_has_its_outputs(name):
         f"{name} is committed without outputs; execute it and save it (see notebooks/README.md)"
     assert _rich(nb, "image/png"), f"{name} has no pictures in its outputs"
     assert not [out for cell in code for out in cell.outputs if out.output_type == "error"]
+
+
+def test_foreign_notebook_inspects_trains_and_predicts_from_shards_without_a_spec(run):
+    nb = run(FOREIGN)
+    text = _text(nb)
+    assert "3 files, 1797 records (counted from framing scan)" in text
+    assert "no dataset.json: image image/encoded, id image/filename, labels image/class/label" in text
+    assert "records per split: {'train': 1400, 'validation': 397}" in text
+    assert _number(r"accuracy on the 397 validation images, joined on image/filename: (\d\.\d+)",
+                   text) > 0.8
+    assert "397 records in 1 files; image image/encoded, id image/filename, labels " \
+           "image/class/label (11 classes)" in text
+    assert "same predictions as from the raw shards: True" in text
+    assert len(_rich(nb, "image/png")) >= 1   # the class balance

@@ -15,7 +15,7 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
-from .manifest import load_manifest
+from .locate import locate
 
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_IMAGE_SIZE = 128
@@ -55,7 +55,10 @@ def source_files(path: str | os.PathLike) -> tuple[list[str], list[int], str | N
     from .example import decode_example
     from .records import iter_records
 
-    manifest = load_manifest(path)
+    manifest = locate(path).stored
+    if manifest is None:
+        raise FileNotFoundError(f"{path} has no dataset.json naming its source images; the "
+                                "side-by-side loaders read them")
     root = manifest.options.get("images")
     if not root or not os.path.isdir(root):
         raise FileNotFoundError(f"the source images of {manifest.directory} ({root}) are not "
@@ -165,7 +168,7 @@ def bench(path: str | os.PathLike, *, batch_size: int = DEFAULT_BATCH_SIZE,
                                loader  images  seconds  images/s  vs first
         0  (a) PyDataset + PIL              ...
     """
-    manifest = load_manifest(path)
+    manifest = locate(path).manifest   # ours, or other writers' files (inferred)
     loaders: dict[str, Callable[[], Iterable]] = {}
     try:
         files, labels, folder = source_files(path)

@@ -119,26 +119,50 @@ def _run_convert(args) -> int:
 
 
 def _index_parser(sub) -> None:
-    p = sub.add_parser("index", help="write .idx files (DALI / tfrecord format)",
+    p = sub.add_parser("index", help="write .idx files (DALI / tfrecord format), and a "
+                                     "dataset.json for any writer's files",
                        description="Write a .idx file beside each TFRecord file that has none: "
-                                   "one line per record, '<byte offset> <record length>'.")
-    p.add_argument("path", help="a TFRecord file, a directory or a glob")
-    p.add_argument("--force", action="store_true", help="rewrite existing .idx files")
+                                   "one line per record, '<byte offset> <record length>'. With "
+                                   "--manifest, also a dataset.json for other writers' files "
+                                   "(schema inferred; image, label and id features recorded; "
+                                   "counts, bytes and sha256 of every file), after which they "
+                                   "read exactly as tfrecordkit's own datasets do.")
+    p.add_argument("path", help="a TFRecord file, a directory (any file names) or a glob")
+    p.add_argument("--force", action="store_true",
+                   help="rewrite existing .idx files (and with --manifest, dataset.json)")
+    p.add_argument("--manifest", action="store_true", help="also write a dataset.json")
+    p.add_argument("--label", metavar="FEATURE", action="append", default=None,
+                   help="with --manifest: an int64 or float feature to record as a label, such "
+                        "as image/class/label (repeatable; default image/class/label or label)")
+    p.add_argument("--image-key", metavar="FEATURE",
+                   help="with --manifest: the bytes feature holding the images "
+                        "(default: the one whose bytes are images)")
+    p.add_argument("--id-key", metavar="FEATURE",
+                   help="with --manifest: the id feature (default: image/filename, filename, id...)")
     p.set_defaults(run=_run_index)
 
 
 def _run_index(args) -> int:
-    from .locate import expand_paths
-    from .records import write_index
+    from .locate import index, index_manifest
 
-    written = 0
-    for file in expand_paths(args.path):
-        if storage.exists(file + ".idx") and not args.force:
-            continue
-        write_index(file)
-        written += 1
-        print(f"{file}.idx")
-    print(f"wrote {written} index file(s)", file=sys.stderr)
+    if not args.manifest:
+        for name in ("label", "image_key", "id_key"):
+            if getattr(args, name):
+                raise OptionError(f"`--{name.replace('_', '-')}` goes with --manifest; add it, or "
+                                  "leave the option out to write .idx files only.")
+        written = index(args.path, force=args.force)
+        for path in written:
+            print(path)
+        print(f"wrote {len(written)} index file(s)", file=sys.stderr)
+        return EXIT_OK
+    manifest = index_manifest(args.path, label=args.label, image_key=args.image_key,
+                              id_key=args.id_key, force=args.force)
+    labels = ", ".join(f"{name} ({len(manifest.vocabularies.get(name, ())) or 'numeric'}"
+                       f"{' classes' if manifest.vocabularies.get(name) else ''})"
+                       for name in manifest.schema.labels) or "none"
+    print(f"wrote {storage.join(manifest.directory, 'dataset.json')}: {manifest.records} records "
+          f"in {len(manifest.shards)} files; image {manifest.image_key or 'none'}, id "
+          f"{manifest.schema.id_column or 'record number'}, labels {labels}")
     return EXIT_OK
 
 
@@ -192,7 +216,7 @@ def _bench_parser(sub) -> None:
                        description="Measure tfk.read on a dataset in images/s, side by side with "
                                    "a PyDataset + PIL loader, image_dataset_from_directory (class "
                                    "folders) and tf.data over the source image files.")
-    p.add_argument("path", help="a dataset directory written by tfrecordkit convert")
+    p.add_argument("path", help="a dataset directory, or any TFRecord files of images")
     p.add_argument("--batch-size", type=int, default=32, metavar="N")
     p.add_argument("--image-size", type=int, default=128, metavar="N")
     p.add_argument("--images", type=int, default=3000, metavar="N", help="images timed per loader")

@@ -14,14 +14,14 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 import functools
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from . import storage
-from .errors import translated
+from .errors import TfrecordkitError, translated
 from .images import sniff_format
-from .locate import (DEFAULT_SCAN_RECORDS, FeatureInfo, InferredSchema, count, count_detail,
-                     decode_record, files_and_manifest, infer, infer_files, schema)
-from .manifest import Manifest, load_manifest
+from .locate import (DEFAULT_SCAN_RECORDS, FeatureInfo, InferredSchema, Location, count,
+                     decode_record, infer, infer_files, locate, schema)
+from .manifest import Manifest
 from .records import iter_records
 from .schema import CLASS, MULTI_LABEL
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 THUMBNAIL_PIXELS = 96
+SHOWN_SIZES = 10   # image sizes a Stats repr lists (the most common); the frame has them all
 _KIND_NAMES = {"Example": "tf.train.Example", "SequenceExample": "tf.train.SequenceExample"}
 # count, infer, schema, FeatureInfo and InferredSchema live in locate.py; re-exported here
 # because they are part of looking inside a file.
@@ -129,13 +130,14 @@ def _row(context: dict, lists: dict, manifest: Manifest | None) -> dict[str, Any
     get = lambda key: (context.get(key, (None, [None]))[1] or [None])[0]  # noqa: E731
     image_format = get("image/format")
     image_format = image_format.decode("ascii", "replace") if isinstance(image_format, bytes) else None
+    image_key = (manifest.image_key if manifest is not None else None) or "image/encoded"
     row: dict[str, Any] = {}
     for name, (kind, values) in context.items():
         if kind == "bytes":
             shown = []
             for v in values:
                 fmt = sniff_format(v[:16])
-                if fmt or (name == "image/encoded" and image_format == "raw"):
+                if fmt or (name == image_key and image_format == "raw"):
                     thumb = _thumbnail(v, fmt or image_format, get("image/height"),
                                        get("image/width"), get("image/channels"))
                     shown.append(thumb if thumb is not None else f"<{len(v)} bytes>")
@@ -167,10 +169,24 @@ def inspect(path: str | os.PathLike, n: int = 5) -> InspectFrame:
           image/encoded  digit           tags
         0    <jpeg 40x40>      4          [even]
     """
-    return _inspect(*files_and_manifest(path), n)
+    if not isinstance(n, int) or n < 0:
+        raise ValueError(f"`n` must be a non-negative integer; received n={n!r}.")
+    where = locate(path, allow_incomplete=True)
+    if where.incomplete:
+        log.warning("%s", where.incomplete)
+    return _inspect(where.files, _manifest_of(where), n)
 
 
-def _inspect(files: list[str], manifest: Manifest | None, n: int) -> InspectFrame:
+def _manifest_of(where: Location) -> Manifest | None:
+    """dataset.json's manifest, or the inferred one; None for records that are not
+    Examples of images (the rows still show, the error says why where it matters)."""
+    try:
+        return where.manifest
+    except TfrecordkitError:
+        return None
+
+
+def _inspect(files: Sequence[str], manifest: Manifest | None, n: int) -> InspectFrame:
     if not isinstance(n, int) or n < 0:
         raise ValueError(f"`n` must be a non-negative integer; received n={n!r}.")
     rows = []
@@ -189,7 +205,7 @@ def _column_order(columns: list[str], manifest: Manifest | None) -> list[str]:
     """The id first, then the image, the labels, and the rest as stored."""
     first = ["image/encoded"]
     if manifest is not None:
-        first = [manifest.schema.id_column, "image/encoded", *manifest.schema.labels]
+        first = [manifest.schema.id_column, manifest.image_key, *manifest.schema.labels]
     head = [c for c in first if c in columns]
     return head + [c for c in columns if c not in head]
 
@@ -221,12 +237,18 @@ def describe(path: str | os.PathLike, n: int = 5, *, limit: int | None = DEFAULT
     """Everything ``tfrecordkit inspect`` shows, as plain JSON-ready data.
 
     Keys: ``records``, ``files``, ``counted_from``, ``kind``, ``scanned``, ``features``
-    (name -> dtype, min_len, max_len, present, empty, image, notes), ``conflicts`` and
-    ``rows`` (the first `n` records with images and binary values summarised).
+    (name -> dtype, min_len, max_len, present, empty, image, notes), ``conflicts``,
+    ``rows`` (the first `n` records with images and binary values summarised),
+    ``dataset`` (where the manifest comes from, "dataset.json" or "inferred", and its
+    image, id and label features) and ``incomplete`` (a sentence for a directory holding
+    an unfinished conversion, else None).
     """
-    files, manifest = files_and_manifest(path)   # once: on a URL each lookup is a request
-    records, per_file, counted_from = count_detail(files, manifest)
+    where = locate(path, allow_incomplete=True)   # once: on a URL each lookup is a request
+    files = list(where.files)
+    records, per_file, counted_from = where.records, list(where.counts), where.counted_from
     inferred = infer_files(files, limit)
+    manifest = _manifest_of(where)
+    roles = _roles_of(where)
 
     def entry(info: FeatureInfo) -> dict[str, Any]:
         scanned = max(1, inferred.scanned)
@@ -241,7 +263,20 @@ def describe(path: str | os.PathLike, n: int = 5, *, limit: int | None = DEFAULT
             for row in _inspect(files, manifest, n).to_dict("records")]
     return {"records": records, "files": files, "records_per_file": per_file,
             "counted_from": counted_from, "kind": inferred.kind, "scanned": inferred.scanned,
-            "features": features, "conflicts": inferred.conflicts(), "rows": rows}
+            "features": features, "conflicts": inferred.conflicts(), "rows": rows,
+            "dataset": roles, "incomplete": where.incomplete}
+
+
+def _roles_of(where: Location) -> dict[str, Any]:
+    """Which features are the image, id and labels, and whether dataset.json says so."""
+    try:
+        manifest = where.manifest
+    except TfrecordkitError as e:   # records that are not Examples of images: say why
+        return {"from": "inferred", "image": None, "id": None, "labels": [],
+                "note": str(e)}
+    return {"from": "inferred" if where.inferred else "dataset.json",
+            "image": manifest.image_key, "id": manifest.schema.id_column or None,
+            "labels": list(manifest.schema.labels)}
 
 
 def _jsonable(value: Any) -> Any:
@@ -270,6 +305,14 @@ def format_description(info: dict[str, Any], *, width: int = 100) -> str:
          "present": f"{f['present']:.0%}" + (f", {f['empty']:.0%} empty" if f["empty"] else ""),
          "notes": f["notes"]}
         for name, f in info["features"].items()])
+    if info.get("incomplete"):
+        head = "INCOMPLETE: " + info["incomplete"] + "\n" + head
+    roles = info.get("dataset")
+    if roles and roles["from"] == "inferred":
+        labels = ", ".join(roles["labels"]) or "none (pass label=)"
+        head += (f"\nno dataset.json: image {roles['image'] or 'none found'}, id "
+                 f"{roles['id'] or 'the record number'}, labels {labels} (inferred; "
+                 "`tfrecordkit index PATH --manifest` records them)")
     lines = [head, ""]
     if len(table):
         widths = {c: max(len(c), *(len(str(v)) for v in table[c])) for c in table.columns}
@@ -292,47 +335,70 @@ def format_description(info: dict[str, Any], *, width: int = 100) -> str:
 
 @dataclass
 class Stats:
-    """Class balance, image sizes and shard sizes of a dataset, as DataFrames."""
+    """Class balance, numeric label statistics, image sizes and shard sizes, as DataFrames.
+
+    Attributes:
+        classes: per class (int64 or bytes) label: count and fraction of each class.
+        targets: per float label: count, mean, std, min and max.
+        image_sizes: (height, width) -> count; `repr` shows the most common.
+        shards: records and bytes per file.
+    """
 
     records: int
     classes: pd.DataFrame
     image_sizes: pd.DataFrame
     shards: pd.DataFrame
+    targets: pd.DataFrame | None = None
+
+    def _parts(self):
+        parts = [("classes", self.classes)]
+        if self.targets is not None and len(self.targets):
+            parts.append(("label statistics", self.targets))
+        return parts + [("image sizes", self.image_sizes), ("shards", self.shards)]
 
     def __repr__(self) -> str:
         parts = [f"{self.records} records"]
-        for title, frame in (("classes", self.classes), ("image sizes", self.image_sizes),
-                             ("shards", self.shards)):
-            parts += ["", f"{title}:", frame.to_string(index=False) if len(frame) else "(none)"]
+        for title, frame in self._parts():
+            shown = frame.head(SHOWN_SIZES) if title == "image sizes" else frame
+            more = len(frame) - len(shown)
+            parts += ["", f"{title}:", shown.to_string(index=False) if len(frame) else "(none)"]
+            if more:
+                parts.append(f"... and {more} more sizes")
         return "\n".join(parts)
 
     def _repr_html_(self) -> str:
         parts = [f"<p>{self.records} records</p>"]
-        for title, frame in (("classes", self.classes), ("image sizes", self.image_sizes),
-                             ("shards", self.shards)):
+        for title, frame in self._parts():
             parts += [f"<h4>{title}</h4>", frame.to_html(index=False, max_rows=40)]
         return "\n".join(parts)
 
 
 @translated("path")
-def stats(path: str | os.PathLike, *, label: str | list[str] | None = None) -> Stats:
-    """Counts per class of each label, image sizes, and records and bytes per shard.
+def stats(path: str | os.PathLike, *, label: str | list[str] | None = None,
+          split: str | None = None, image_key: str | None = None) -> Stats:
+    """Counts per class of each label, label statistics, image sizes, and records and
+    bytes per shard.
 
     Reads every record (no TensorFlow). At the top of a split dataset every table has a
-    `split` column. `label` defaults to the dataset's labels; for
-    files of other writers, name the int64 or bytes features to count.
+    `split` column. `label` defaults to the dataset's labels, or for other writers'
+    files to the label `read` would take (``image/class/label`` or ``label``); name any
+    int64 or bytes features to count per class, float ones for mean, std, min and max.
 
     Example:
         >>> s = tfk.stats("out/train")
         >>> s.classes.head(2)
            label class  count  fraction
         0  digit     0    143    0.0994
+        >>> tfk.stats("imagenet/", split="validation").classes.head(1)   # 1-based classes
+                       label  class  count  fraction
+        0  image/class/label      1     50     0.001
     """
     import pandas as pd
 
-    files, manifest = files_and_manifest(path)
-    if manifest is not None and manifest.splits and manifest.split is None:
-        parts = {name: stats(storage.join(manifest.directory, name), label=label)
+    where = locate(path, split, image_key=image_key)
+    manifest = where.manifest
+    if manifest.splits and manifest.split is None:
+        parts = {name: stats(path, label=label, split=name, image_key=image_key)
                  for name in manifest.splits}
 
         def joined(attribute: str) -> pd.DataFrame:
@@ -341,34 +407,45 @@ def stats(path: str | os.PathLike, *, label: str | list[str] | None = None) -> S
             return frame[["split", *[c for c in frame.columns if c != "split"]]]
 
         return Stats(sum(p.records for p in parts.values()), joined("classes"),
-                     joined("image_sizes"), joined("shards"))
+                     joined("image_sizes"), joined("shards"), joined("targets"))
     if label is None:
-        labels = list(manifest.schema.labels) if manifest else []
+        labels = list(manifest.schema.labels)
     else:
         labels = [label] if isinstance(label, str) else list(label)
     counters = {name: Counter() for name in labels}
+    moments: dict[str, list[float]] = {}   # float labels: count, sum, sum of squares, min, max
     sizes: Counter = Counter()
+    image_key, size_keys = manifest.image_key, manifest.size_keys
     shard_rows = []
     total = 0
-    for file in files:
+    for file in where.files:
         n, nbytes = 0, storage.getsize(file)
         for number, record in enumerate(iter_records(file)):
             context, _ = decode_record(file, number, record.data)
             n += 1
             for name in labels:
-                _, values = context.get(name, (None, []))
-                counters[name].update(values if values else ["<missing>"])
-            height = context.get("image/height", (None, []))[1]
-            width = context.get("image/width", (None, []))[1]
+                kind, values = context.get(name, (None, []))
+                if kind == "float" and values:
+                    m = moments.setdefault(name, [0, 0.0, 0.0, values[0], values[0]])
+                    m[0] += len(values)
+                    m[1] += sum(values)
+                    m[2] += sum(v * v for v in values)
+                    m[3], m[4] = min(m[3], *values), max(m[4], *values)
+                else:
+                    counters[name].update(values if values else ["<missing>"])
+            height, width = ((context.get(k, (None, []))[1] for k in size_keys) if size_keys
+                             else ([], []))
             if height and width:
                 sizes[(height[0], width[0])] += 1
-            elif "image/encoded" in context and context["image/encoded"][1]:
-                sizes[_image_size(context["image/encoded"][1][0])] += 1
+            elif image_key and image_key in context and context[image_key][1]:
+                sizes[_image_size(context[image_key][1][0])] += 1
         shard_rows.append({"file": storage.basename(file), "records": n, "bytes": nbytes})
         total += n
-    vocab = {f.name: f.vocabulary for f in manifest.schema.features} if manifest else {}
+    vocab = {f.name: f.vocabulary for f in manifest.schema.features}
     class_rows = []
     for name, counter in counters.items():
+        if name in moments and set(counter) <= {"<missing>"}:
+            continue
         words = vocab.get(name) or ()
         for value, k in sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0]))):
             shown = words[value] if isinstance(value, int) and 0 <= value < len(words) else value
@@ -376,10 +453,17 @@ def stats(path: str | os.PathLike, *, label: str | list[str] | None = None) -> S
                 shown = _text(shown)
             class_rows.append({"label": name, "class": shown, "count": k,
                                "fraction": round(k / max(1, total), 4)})
+    target_rows = []
+    for name, (k, total_sum, squares, low, high) in moments.items():
+        mean = total_sum / k
+        target_rows.append({"label": name, "count": k, "mean": mean,
+                            "std": max(0.0, squares / k - mean * mean) ** 0.5,
+                            "min": low, "max": high})
     size_rows = [{"height": h, "width": w, "count": k} for (h, w), k in sizes.most_common()]
     return Stats(total, pd.DataFrame(class_rows, columns=["label", "class", "count", "fraction"]),
                  pd.DataFrame(size_rows, columns=["height", "width", "count"]),
-                 pd.DataFrame(shard_rows, columns=["file", "records", "bytes"]))
+                 pd.DataFrame(shard_rows, columns=["file", "records", "bytes"]),
+                 pd.DataFrame(target_rows, columns=["label", "count", "mean", "std", "min", "max"]))
 
 
 def _image_size(data: bytes) -> tuple[Any, Any]:
@@ -420,7 +504,7 @@ def show_batch(data: Any, *, vocabulary: Any = None, label: str | None = None, n
     images, labels = (batch if isinstance(batch, tuple) and len(batch) == 2 else (batch, None))
     images = np.asarray(images)[:n]
     if isinstance(vocabulary, (str, os.PathLike)):
-        vocabulary = {k: list(v) for k, v in load_manifest(vocabulary).vocabularies.items()}
+        vocabulary = {k: list(v) for k, v in locate(vocabulary).manifest.vocabularies.items()}
     if isinstance(vocabulary, dict) and labels is not None and not isinstance(labels, dict):
         vocabulary = vocabulary.get(label) if label else next(iter(vocabulary.values()), None)
     count = len(images)

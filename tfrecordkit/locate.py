@@ -1,66 +1,353 @@
 """The one door to data on disk: any path -> its TFRecord files, their record counts, and
-the dataset's manifest (loaded from dataset.json) or a schema inferred from the records.
+the dataset's manifest, loaded from dataset.json or inferred from the records themselves.
 
-`verify`, `inspect`, `index`, `read` and `predict` all find their files here. Nothing in
-this module imports TensorFlow except `schema`, which returns TensorFlow feature specs.
+`read`, `predict`, `inspect`, `count`, `stats`, `verify`, `index` and `bench` all find
+their files here, through `locate`. A path may be one of our dataset directories (or a
+split of one), a TFRecord file, a glob, a URL, or a directory of any writer's TFRecord
+files, with or without extensions (TensorFlow's ImageNet scripts write
+``train-00000-of-01024``): files are told apart by the framing of their first bytes.
+Nothing in this module imports TensorFlow except `schema`, which returns feature specs.
 """
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
+import posixpath
+import re
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Iterator
+from functools import cached_property
+from typing import Any, Iterator, Sequence
 
 from . import storage
-from .errors import DatasetError
+from .errors import DatasetError, OptionError
 from .example import decode_sequence_example
 from .images import sniff_format
-from .manifest import Manifest, find_manifest, load_manifest
-from .records import count_records, detect_compression, iter_records
+from .manifest import (ERRORS_NAME, MANIFEST_NAME, Manifest, ShardInfo, find_manifest,
+                       load_manifest, write_manifest)
+from .records import (HEADER_SIZE, _detect, _is_plain_header, count_records, index_entries,
+                      format_index, iter_records)
+from .schema import BYTES, CLASS, FLOAT, ID, INT, MULTI_LABEL, TARGET, Feature, Schema
 
-DEFAULT_SCAN_RECORDS = 10_000   # records decoded to infer a schema (spread over the files)
+log = logging.getLogger(__name__)
+
+DEFAULT_SCAN_RECORDS = 10_000   # records decoded by `infer` (spread over the files)
 MIN_SCAN_PER_FILE = 100         # every file is sampled, so type drift between files shows
+MANIFEST_SAMPLE_RECORDS = 2048  # records decoded to infer a manifest (the first of each file)
+MAX_CLASSES = 1 << 16           # an int label with a larger maximum gets no vocabulary
 
-_RECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".tfrecord.gz", ".tfrecords.gz", ".tfrec")
+# Names a label, id or image goes by in other writers' records, in order of preference.
+LABEL_KEYS = ("image/class/label", "label")
+ID_KEYS = ("image/filename", "filename", "file_name", "image/source_id", "image/id",
+           "image_id", "id", "key")
+IMAGE_KEYS = ("image/encoded", "image", "image_raw", "encoded", "jpeg", "png")
+SIZE_KEYS = (("image/height", "image/width"), ("height", "width"))
+
+_RECORD_SUFFIXES = (".tfrecord", ".tfrecords", ".tfrecord.gz", ".tfrecords.gz", ".tfrec",
+                    ".tfrecord.zz", ".tfrecord.zlib")
+_SHARD_NAME = re.compile(r"^(?P<prefix>.*)-\d{5}-of-\d{5}$")
+_NOT_RECORDS = (MANIFEST_NAME, ERRORS_NAME)
+_GLOB_CHARS = re.compile(r"[*?\[]")
+_SNIFF_BYTES = 4096
+# What an unfinished conversion leaves (write.py's RUN_NAME, LOCK_NAME and done marks).
+RUN_NAME = ".tfrecordkit.run.json"
+LOCK_NAME = ".tfrecordkit.lock"
+_DONE_SUFFIX = ".done.json"
 
 
-def expand_paths(path: str | os.PathLike) -> list[str]:
-    """TFRecord files named by `path`: a file, a glob, or a directory (its dataset.json's
-    shards, else every ``*.tfrecord*`` file below it).
+# ----------------------------------------------------------------------------- the one door
+
+@dataclass(frozen=True)
+class Location:
+    """What a path names: its TFRecord files in record order, and what is known of them.
+
+    Attributes:
+        path: the path as given.
+        files: the TFRecord files (absolute paths or URLs), in record order.
+        compression: "none", "gzip" or "zlib" for every file, or "mixed".
+        stored: the manifest loaded from dataset.json, or None for other writers' files.
+        incomplete: for a directory holding an interrupted conversion (no dataset.json),
+            one sentence saying so; None otherwise.
+        splits: for other writers' shards of several splits side by side
+            (``train-*``, ``validation-*``), the split names found in the file names.
+        counts: records per file (dataset.json, else each .idx, else a framing scan).
+        manifest: `stored`, or one inferred from a sample of the records (see `locate`).
+    """
+
+    path: str
+    files: tuple[str, ...]
+    compression: str
+    stored: Manifest | None = None
+    incomplete: str | None = None
+    splits: tuple[str, ...] = ()
+    split: str | None = None
+    label: tuple[str, ...] | None = field(default=None, repr=False)
+    image_key: str | None = field(default=None, repr=False)
+    id_key: str | None = field(default=None, repr=False)
+
+    @property
+    def inferred(self) -> bool:
+        """True when there is no dataset.json and the manifest is inferred."""
+        return self.stored is None
+
+    @cached_property
+    def _counted(self) -> tuple[tuple[int, ...], str]:
+        if self.stored is not None:
+            return tuple(s.records for s in self.stored.shards), MANIFEST_NAME
+        counts, how = [], set()
+        for file in self.files:
+            n = _count_from_index(file)
+            if n is None:
+                n, source = count_records(file), "framing scan"
+            else:
+                source = ".idx"
+            counts.append(n)
+            how.add(source)
+        return tuple(counts), " and ".join(sorted(how)) or "nothing"
+
+    @property
+    def counts(self) -> tuple[int, ...]:
+        return self._counted[0]
+
+    @property
+    def counted_from(self) -> str:
+        """Where the counts come from: "dataset.json", ".idx", "framing scan" or both."""
+        return self._counted[1]
+
+    @property
+    def records(self) -> int:
+        return sum(self.counts)
+
+    @cached_property
+    def manifest(self) -> Manifest:
+        if self.stored is not None:
+            return self.stored
+        return infer_manifest(self)
+
+
+def locate(path: str | os.PathLike, split: str | None = None, *,
+           label: str | Sequence[str] | None = None, image_key: str | None = None,
+           id_key: str | None = None, allow_incomplete: bool = False) -> Location:
+    """Resolves any path to its TFRecord files, counts and manifest.
+
+    Args:
+        path: a dataset directory (or its dataset.json), a split's subdirectory, a
+            TFRecord file, a glob, a URL (gs://, s3://, file://, ram://), or a directory of
+            any writer's TFRecord files, extension or not. In a directory, .idx files,
+            dataset.json, errors.csv, hidden and non-regular files are passed over, and a
+            file without a TFRecord extension is taken when its first bytes are TFRecord
+            framing (plain, GZIP or ZLIB).
+        split: for a directory: a split of our dataset, a subdirectory, or the files whose
+            shard names carry it (``train-00000-of-01024`` is split "train").
+        label, image_key, id_key: without dataset.json, which features the inferred
+            manifest takes as label(s), image bytes and id (see `infer_manifest`).
+        allow_incomplete: return an interrupted conversion's shards (with `incomplete`
+            set) instead of raising; `verify` and `inspect` report them.
+
+    Raises:
+        DatasetError: one sentence saying what the path is: missing, an empty directory,
+            not TFRecord, or an unfinished conversion (only then is `--resume` suggested).
 
     Example:
-        >>> expand_paths("out/train")[:1]
-        ['out/train/train-00000-of-00004.tfrecord']
+        >>> loc = locate("imagenet/", "train", label="image/class/label")
+        >>> len(loc.files), loc.records, loc.manifest.schema.labels
+        (1024, 1281167, ('image/class/label',))
     """
     path = os.fspath(path)
-    if storage.isdir(path):
-        manifest = find_manifest(path)
-        if manifest:
-            return load_manifest(path).files
-        found = [storage.join(d, f) for d, _, files in storage.walk(path) for f in files
-                 if f.endswith(_RECORD_SUFFIXES) or ".tfrecord" in f and not f.endswith(".idx")]
-        files = sorted(f for f in found if not storage.basename(f).startswith(".")
-                       and (storage.is_remote(f) or storage.isfile(f)))   # no FIFO: it hangs
-    elif storage.isfile(path):
-        files = [path]
-    else:
-        files = sorted(f for f in storage.glob(path)
-                       if storage.isfile(f) and not f.endswith(".idx"))
-    if not files:
-        raise DatasetError(f"{path!r} names no TFRecord file; pass a file, a glob such as "
-                           "'data/*.tfrecord', or a directory that holds them.")
-    return files
+    labels = None if label is None else ((label,) if isinstance(label, str) else tuple(label))
+    hints = dict(label=labels, image_key=image_key, id_key=id_key)
+    if storage.isdir(path) or (storage.basename(path) == MANIFEST_NAME and storage.isfile(path)):
+        if find_manifest(path):
+            stored = load_manifest(path, split)
+            return Location(path, tuple(stored.files), stored.compression, stored,
+                            split=stored.split, **hints)
+        if split is not None and storage.isdir(storage.join(path, split)):
+            return locate(storage.join(path, split), None, label=label, image_key=image_key,
+                          id_key=id_key, allow_incomplete=allow_incomplete)
+        incomplete = _interrupted(path)
+        if incomplete and not allow_incomplete:
+            raise DatasetError(incomplete)
+        found = _list_directory(path)
+        if not found:
+            if incomplete:
+                raise DatasetError(incomplete)
+            raise DatasetError(why_not_dataset(path))
+        files, splits = _pick_split(path, [f for f, _ in found], split)
+        chosen = set(files)
+        kinds = [k for f, k in found if f in chosen]
+        return Location(path, tuple(files), _one_kind(kinds), None, incomplete,
+                        splits, split, **hints)
+    if split is not None:
+        raise OptionError(f"`split` applies to a directory; {path!r} is not one "
+                          f"(received split={split!r}).")
+    if storage.isfile(path):
+        name = storage.basename(path)
+        kind = _kind_of(path, named=_named(name))
+        if kind is None:
+            raise DatasetError(why_not_dataset(path))
+        return Location(path, (storage.absolute(path),), kind, None, **hints)
+    if not _GLOB_CHARS.search(path):
+        raise DatasetError(why_not_dataset(path))
+    found = []
+    for file in sorted(storage.glob(path)):
+        name = storage.basename(file)
+        if name.endswith(".idx") or name in _NOT_RECORDS or not storage.isfile(file):
+            continue
+        kind = _kind_of(file, named=_named(name))
+        if kind is not None:
+            found.append((storage.absolute(file), kind))
+    if not found:
+        raise DatasetError(f"{path!r} matches no TFRecord file; pass a dataset directory, a "
+                           "TFRecord file or a glob such as 'data/train-*'.")
+    return Location(path, tuple(f for f, _ in found), _one_kind([k for _, k in found]), None,
+                    **hints)
 
 
-# ----------------------------------------------------------------------------- files and counts
+def why_not_dataset(path: str | os.PathLike) -> str:
+    """One sentence on why `path` is not a readable dataset: missing, empty, not TFRecord,
+    an unfinished conversion, or TFRecord files without dataset.json."""
+    path = os.fspath(path)
+    if _GLOB_CHARS.search(path) and not storage.exists(path):
+        if any(storage.isfile(f) for f in storage.glob(path)):
+            return (f"{path!r} names files, not a dataset directory with a {MANIFEST_NAME}; "
+                    "tfk.read, predict and inspect read TFRecord files as they are.")
+        return (f"{path!r} matches no TFRecord file; pass a dataset directory, a TFRecord file "
+                "or a glob such as 'data/train-*'.")
+    if not storage.exists(path):
+        return (f"{path!r} does not exist (no such file or directory); pass a dataset "
+                "directory, a TFRecord file or a glob.")
+    if storage.isfile(path):
+        if _kind_of(path, named=False) is None:
+            return (f"{path!r} is not a TFRecord file: its first bytes are not TFRecord framing "
+                    "(plain, GZIP or ZLIB).")
+        return (f"{path!r} is a TFRecord file with no {MANIFEST_NAME}; tfk.read, predict and "
+                "inspect read it as it is, and `tfrecordkit index DIR --manifest` writes one.")
+    if not storage.isdir(path):
+        return f"{path!r} is neither a regular file nor a directory (a FIFO or device?); it is not read."
+    incomplete = _interrupted(path)
+    if incomplete:
+        return incomplete
+    entries = [n for n in storage.listdir(path)]
+    if not entries:
+        return f"{path!r} is an empty directory: it holds no TFRecord file and no {MANIFEST_NAME}."
+    if _list_directory(path):
+        return (f"{path!r} holds TFRecord files but no {MANIFEST_NAME} (they were not written by "
+                "tfrecordkit convert); tfk.read, predict and inspect read them as they are, and "
+                f"`tfrecordkit index {path} --manifest` writes one.")
+    shown = sorted(n.rstrip("/") for n in entries)[:3]
+    return (f"{path!r} holds no TFRecord file and no {MANIFEST_NAME}: none of its {len(entries)} "
+            f"entries ({', '.join(shown)}{', ...' if len(entries) > 3 else ''}) starts with "
+            "TFRecord framing.")
 
-def files_and_manifest(path: str | os.PathLike) -> tuple[list[str], Manifest | None]:
-    """The files `path` names and, for a dataset directory, its manifest, loaded once."""
-    if storage.isdir(os.fspath(path)) and find_manifest(path):
-        manifest = load_manifest(path)
-        return manifest.files, manifest
-    return expand_paths(path), None
 
+def _interrupted(directory: str) -> str | None:
+    """A sentence when `directory` (no dataset.json) holds a conversion that did not finish."""
+    try:
+        names = set(storage.listdir(directory))
+    except OSError:
+        return None
+    names = {n.rstrip("/") for n in names}
+    marker = next((n for n in (RUN_NAME, LOCK_NAME) if n in names), None)
+    marker = marker or next((n for n in sorted(names) if n.startswith(".")
+                             and (n.endswith(_DONE_SUFFIX) or ".tmp-" in n)), None)
+    if marker is None:
+        parent = storage.dirname(storage.absolute(directory).rstrip("/"))
+        if parent and storage.isfile(storage.join(parent, RUN_NAME)) \
+                and not find_manifest(parent):
+            marker = f"../{RUN_NAME}"
+    if marker is None:
+        return None
+    return (f"{directory!r} holds an unfinished tfrecordkit conversion ({marker} is there, "
+            f"{MANIFEST_NAME} is not): it may still be running, or was interrupted; finish it "
+            "by running the same convert command with --resume, or convert again.")
+
+
+def _list_directory(directory: str) -> list[tuple[str, str]]:
+    """(file, compression) of every TFRecord file below `directory`, sorted by path."""
+    found = []
+    for top, subdirs, names in storage.walk(directory):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        for name in names:
+            if name.startswith(".") or name.endswith(".idx") or name in _NOT_RECORDS:
+                continue
+            file = storage.join(top, name)
+            # FIFOs, sockets, devices: never opened (object stores hold none; asking costs requests)
+            if not storage.is_remote(file) and not storage.isfile(file):
+                continue
+            kind = _kind_of(file, named=_named(name))
+            if kind is not None:
+                found.append((storage.absolute(file), kind))
+    return sorted(found)
+
+
+def _named(name: str) -> bool:
+    """A TFRecord extension or a shard name (``train-00000-of-01024``): taken as TFRecord
+    even when empty or damaged, so `verify` reports it rather than passing it over."""
+    return name.endswith(_RECORD_SUFFIXES) or bool(_SHARD_NAME.match(name))
+
+
+def _kind_of(file: str, *, named: bool) -> str | None:
+    """The compression of a TFRecord file ("none", "gzip", "zlib"), or None when its first
+    bytes are not TFRecord framing. A `named` file (a TFRecord extension, a shard name, or
+    named on its own) counts even when empty or damaged, so `verify` still sees it."""
+    try:
+        with storage.open(file, "rb") as f:
+            head = f.read(_SNIFF_BYTES)
+    except OSError:
+        return "none" if named else None
+    if not head:
+        return "none" if named else None
+    if _is_plain_header(head):
+        return "none"
+    kind = _detect(head[:HEADER_SIZE])
+    if kind is not None:
+        try:
+            d = zlib.decompressobj(16 + zlib.MAX_WBITS if kind == "gzip" else zlib.MAX_WBITS)
+            first = d.decompress(head, HEADER_SIZE)
+        except zlib.error:
+            first = b""
+        if _is_plain_header(first) or (not first and d.eof):
+            return kind
+    return ("gzip" if head[:2] == b"\x1f\x8b" else "none") if named else None
+
+
+def _one_kind(kinds: Sequence[str]) -> str:
+    distinct = set(kinds)
+    return distinct.pop() if len(distinct) == 1 else "mixed"
+
+
+def split_of(file: str) -> str | None:
+    """The split a shard's name carries: ``train-00000-of-01024`` -> "train",
+    ``mnist-test.tfrecord-00000-of-00001`` -> "test"; None for other names."""
+    name = storage.basename(file)
+    for suffix in (".gz", ".zz", ".zlib"):
+        name = name.removesuffix(suffix)
+    for suffix in (".tfrecords", ".tfrecord", ".tfrec"):
+        name = name.removesuffix(suffix)
+    match = _SHARD_NAME.match(name)
+    if not match:
+        return None
+    prefix = match["prefix"]
+    for suffix in (".tfrecords", ".tfrecord", ".tfrec"):
+        prefix = prefix.removesuffix(suffix)
+    return prefix.rsplit("-", 1)[-1] or None
+
+
+def _pick_split(path: str, files: list[str], split: str | None) -> tuple[list[str], tuple[str, ...]]:
+    names = [split_of(f) for f in files]
+    splits = tuple(sorted(set(names))) if None not in names else ()
+    if split is None:
+        return files, splits if len(splits) > 1 else ()
+    chosen = [f for f, n in zip(files, names) if n == split]
+    if not chosen:
+        have = ", ".join(s for s in splits) or "none (no subdirectory or shard name carries one)"
+        raise DatasetError(f"{path!r} has no split {split!r}; its splits are: {have}.")
+    return chosen, ()
+
+
+# ----------------------------------------------------------------------------- counts
 
 def _count_from_index(file: str) -> int | None:
     """Records listed in a file's .idx, when the index is complete and not stale."""
@@ -73,7 +360,7 @@ def _count_from_index(file: str) -> int | None:
     except OSError:
         return None
     entries = [line.split() for line in lines if line.strip()]
-    if detect_compression(file) is None:
+    if _kind_of(file, named=True) == "none":   # offsets of a compressed file are not its bytes
         try:
             last_end = int(entries[-1][0]) + int(entries[-1][1]) if entries else 0
         except (ValueError, IndexError):
@@ -83,7 +370,17 @@ def _count_from_index(file: str) -> int | None:
     return len(entries)
 
 
-def count(path: str | os.PathLike) -> int:
+def expand_paths(path: str | os.PathLike) -> list[str]:
+    """The TFRecord files `path` names (see `locate`), in record order.
+
+    Example:
+        >>> expand_paths("out/train")[:1]
+        ['/data/out/train/train-00000-of-00004.tfrecord']
+    """
+    return list(locate(path, allow_incomplete=True).files)
+
+
+def count(path: str | os.PathLike, split: str | None = None) -> int:
     """Exact number of records, without parsing any: from dataset.json, else each file's
     .idx, else a scan of the record framing.
 
@@ -91,22 +388,7 @@ def count(path: str | os.PathLike) -> int:
         >>> tfk.count("out/train")
         1438
     """
-    return count_detail(*files_and_manifest(path))[0]
-
-
-def count_detail(files: list[str], manifest: Manifest | None) -> tuple[int, list[int], str]:
-    if manifest is not None:
-        return manifest.records, [s.records for s in manifest.shards], "dataset.json"
-    counts, how = [], set()
-    for file in files:
-        n = _count_from_index(file)
-        if n is None:
-            n, source = count_records(file), "framing scan"
-        else:
-            source = ".idx"
-        counts.append(n)
-        how.add(source)
-    return sum(counts), counts, " and ".join(sorted(how))
+    return locate(path, split).records
 
 
 # ----------------------------------------------------------------------------- schema inference
@@ -124,6 +406,8 @@ class FeatureInfo:
     min_len: int | None = None
     max_len: int | None = None
     image: Counter = field(default_factory=Counter)   # image formats found by magic bytes
+    low: float | None = None         # smallest and largest number (int64 and float features)
+    high: float | None = None
 
     @property
     def dtype(self) -> str | None:
@@ -143,6 +427,10 @@ class FeatureInfo:
             fmt = sniff_format(values[0][:16])
             if fmt:
                 self.image[fmt] += 1
+        elif kind in ("int64", "float") and values and not self.sequence:
+            low, high = min(values), max(values)
+            self.low = low if self.low is None else min(self.low, low)
+            self.high = high if self.high is None else max(self.high, high)
 
 
 @dataclass
@@ -172,8 +460,9 @@ class InferredSchema:
         return out
 
 
-def _scan(files: list[str], limit: int | None) -> Iterator[tuple[str, int, bytes]]:
-    per_file = None if limit is None else max(MIN_SCAN_PER_FILE, limit // max(1, len(files)))
+def _scan(files: Sequence[str], limit: int | None, min_per_file: int = MIN_SCAN_PER_FILE
+          ) -> Iterator[tuple[str, int, bytes]]:
+    per_file = None if limit is None else max(min_per_file, -(-limit // max(1, len(files))))
     for file in files:
         for i, record in enumerate(iter_records(file)):
             if per_file is not None and i >= per_file:
@@ -195,21 +484,22 @@ def infer(path: str | os.PathLike, *, limit: int | None = DEFAULT_SCAN_RECORDS) 
 
     Decodes up to `limit` records (at least `MIN_SCAN_PER_FILE` of every file; None for
     all) and reports per feature the dtype, list lengths, how often it is present or
-    empty, and image formats found by their magic bytes.
+    empty, numeric ranges, and image formats found by their magic bytes.
 
     Example:
         >>> info = tfk.infer("shards/*.tfrecord.gz")
         >>> info.features["image/encoded"].image
         Counter({'jpeg': 1000})
     """
-    return infer_files(expand_paths(path), limit)
+    return infer_files(locate(path, allow_incomplete=True).files, limit)
 
 
-def infer_files(files: list[str], limit: int | None) -> InferredSchema:
+def infer_files(files: Sequence[str], limit: int | None,
+                min_per_file: int = MIN_SCAN_PER_FILE) -> InferredSchema:
     features: dict[str, FeatureInfo] = {}
     sequences: dict[str, FeatureInfo] = {}
     scanned = 0
-    for file, number, data in _scan(files, limit):
+    for file, number, data in _scan(files, limit, min_per_file):
         context, lists = decode_record(file, number, data)
         scanned += 1
         for name, (kind, values) in context.items():
@@ -253,3 +543,339 @@ def schema(path: str | os.PathLike, *, limit: int | None = DEFAULT_SCAN_RECORDS)
         return context
     return context, {name: tf.io.VarLenFeature(dtypes.get(info.dtype, tf.string))
                      for name, info in inferred.sequence_features.items()}
+
+
+# ----------------------------------------------------------------------------- inferred manifests
+
+@dataclass(frozen=True)
+class _Roles:
+    """Which features of other writers' records are the image, its size, the id, the labels."""
+
+    image_key: str | None
+    size_keys: tuple[str, str] | None
+    id_key: str | None
+    labels: tuple[str, ...]
+    guessed_labels: bool
+
+
+def _numeric(inferred: InferredSchema) -> list[str]:
+    return [n for n, f in inferred.features.items() if f.dtype in ("int64", "float")]
+
+
+def _roles(inferred: InferredSchema, where: str, label: tuple[str, ...] | None,
+           image_key: str | None, id_key: str | None) -> _Roles:
+    feats = inferred.features
+    full = lambda f: f.present == inferred.scanned and f.empty == 0  # noqa: E731
+    scalar = lambda f: full(f) and f.min_len == f.max_len == 1  # noqa: E731
+    if image_key is not None:
+        if image_key not in feats or feats[image_key].dtype != "bytes":
+            have = ", ".join(n for n, f in feats.items() if f.dtype == "bytes") or "none"
+            raise OptionError(f"`image_key` names {image_key!r}, which is not a bytes feature of "
+                              f"{where}; its bytes features are: {have}.")
+    else:
+        holders = [f for f in feats.values() if f.dtype == "bytes" and f.image]
+        preferred = [f for k in IMAGE_KEYS for f in holders if f.name == k]
+        best = preferred or sorted(holders, key=lambda f: -sum(f.image.values()))
+        image_key = best[0].name if best else None
+    size_keys = next((keys for keys in SIZE_KEYS
+                      if all(k in feats and feats[k].dtype == "int64" and scalar(feats[k])
+                             for k in keys)), None)
+    if id_key is not None:
+        if id_key not in feats or feats[id_key].dtype != "bytes":
+            have = ", ".join(n for n, f in feats.items() if f.dtype == "bytes" and n != image_key)
+            raise OptionError(f"`id_key` names {id_key!r}, which is not a bytes feature of {where}; "
+                              f"its bytes features are: {have or 'none'}.")
+    else:
+        texts = [n for n, f in feats.items() if f.dtype == "bytes" and scalar(f) and not f.image]
+        named = [k for k in ID_KEYS if k in texts]
+        named += [n for n in texts if n.lower().endswith(("filename", "file_name", "_id", "/id"))]
+        id_key = named[0] if named else None
+    guessed = label is None
+    if label is None:
+        label = tuple(k for k in LABEL_KEYS if k in feats and feats[k].dtype in ("int64", "float")
+                      and scalar(feats[k]))[:1]
+    for name in label:
+        f = feats.get(name)
+        if f is None or f.dtype not in ("int64", "float"):
+            raise OptionError(f"`label` names {name!r}, which is not an int64 or float feature of "
+                              f"{where}; those are: {', '.join(_numeric(inferred)) or 'none'}.")
+        if not full(f):
+            raise OptionError(f"`label` names {name!r}, which is missing or empty in "
+                              f"{inferred.scanned - f.present + f.empty} of the {inferred.scanned} "
+                              f"records sampled from {where}; a label needs a value in every record.")
+    return _Roles(image_key, size_keys, id_key, tuple(label), guessed and bool(label))
+
+
+def _label_feature(info: FeatureInfo) -> Feature:
+    """An int64 label keeps its numbers, with the vocabulary 0..max (so `Dense(max + 1)`
+    lines up, whatever the first class is: ImageNet's are 1..1000); several values per
+    record make a multi-label. A float label is a numeric target."""
+    fixed = info.min_len == info.max_len
+    if info.dtype == "float":
+        return Feature(info.name, TARGET, "float", () if fixed and info.min_len == 1 else
+                       ((info.min_len,) if fixed else (None,)))
+    return _class_feature(info.name, info.low, info.high, multi=not (fixed and info.min_len == 1))
+
+
+def _sampled_label(info: FeatureInfo, everything: bool, where: str) -> Feature:
+    """`_label_feature` when the sample held every record; else an int64 label's classes
+    are unknown (the sample's largest value need not be the largest): plain integers."""
+    if everything or info.dtype == "float":
+        return _label_feature(info)
+    if info.min_len == info.max_len == 1:
+        log.info("%s: the classes of label %s are known after reading every record; "
+                 "`tfrecordkit index PATH --manifest` does, and records them", where, info.name)
+        return Feature(info.name, INT, "int64")
+    raise OptionError(f"`label` {info.name!r} holds several values per record (a multi-label), "
+                      f"whose classes are known only after reading every record of {where}; run "
+                      f"`tfrecordkit index PATH --manifest --label {info.name}` first.")
+
+
+def _class_feature(name: str, low: int | None, high: int | None, *, multi: bool) -> Feature:
+    high = -1 if high is None else int(high)
+    if high >= MAX_CLASSES:
+        log.info("label %s reaches %d: kept as plain integers, without a vocabulary", name, high)
+        return Feature(name, INT, "int64")
+    if low is not None and low < 0:
+        log.warning("label %s holds negative values (down to %d); its vocabulary is 0..%d, so "
+                    "one-hot and multi-hot encodings leave them out", name, low, high)
+    vocabulary = tuple(range(high + 1))
+    if multi:
+        return Feature(name, MULTI_LABEL, "int64", (None,), vocabulary)
+    return Feature(name, CLASS, "int64", (), vocabulary)
+
+
+def _other_feature(info: FeatureInfo) -> Feature:
+    shape = () if info.min_len == info.max_len == 1 else (None,)
+    kind = {"int64": INT, "float": FLOAT}.get(info.dtype, BYTES)
+    return Feature(info.name, kind, info.dtype or "bytes", shape)
+
+
+def _common_directory(files: Sequence[str]) -> str:
+    parents = [storage.dirname(f) for f in files]
+    if storage.is_remote(parents[0]):
+        common = posixpath.commonprefix(parents)
+        return common if common in parents else common.rsplit("/", 1)[0]
+    return os.path.commonpath(parents)
+
+
+def _relative(file: str, directory: str) -> str:
+    if storage.is_remote(file):
+        return file[len(directory):].lstrip("/")
+    return os.path.relpath(file, directory)
+
+
+def _image_sizes(files: Sequence[str], key: str, limit: int) -> set[tuple[int, int]]:
+    """(height, width) of the images under `key` in the first records, from their headers."""
+    import io
+
+    from PIL import Image
+
+    sizes = set()
+    for file, number, data in _scan(files, limit, 1):
+        context, _ = decode_record(file, number, data)
+        values = context.get(key, (None, []))[1]
+        try:
+            with Image.open(io.BytesIO(values[0])) as image:
+                sizes.add((image.height, image.width))
+        except Exception:
+            return set()
+        if len(sizes) > 1:
+            break
+    return sizes
+
+
+def _image_facts(roles: _Roles, inferred: InferredSchema, sizes: set | None) -> dict[str, Any]:
+    if roles.image_key is None:
+        return {"key": None}
+    formats = inferred.features[roles.image_key].image
+    size = None
+    if sizes is not None and len(sizes) == 1:
+        size = list(sizes.pop())
+    return {"key": roles.image_key, "size_keys": list(roles.size_keys) if roles.size_keys else None,
+            "format": next(iter(formats)) if len(formats) == 1 else ("mixed" if formats else None),
+            "size": size, "channels": None}
+
+
+def infer_manifest(loc: Location, *, limit: int | None = None) -> Manifest:
+    """A manifest for other writers' TFRecord files, inferred from a sample of records.
+
+    The first records of every file (about `limit` in all) are decoded. The image is the
+    bytes feature holding images by their magic bytes (`image/encoded` or `image` when
+    several do), or `image_key`; its height and width are read from `image/height` and
+    `image/width` when present (else 0: the decoder finds them). Labels are the features
+    named by `label` (any int64 or float feature; default `image/class/label` or `label`
+    when present): an int64 label keeps its numbers, and when the sample holds every record
+    (at most `limit`), gets the classes 0..max; beyond that its classes are unknown (plain
+    integers: int labels, no one-hot) until `tfrecordkit index --manifest` reads every
+    record and records them. A float label is a numeric target. The id is `id_key`,
+    else a filename-like bytes feature (`image/filename`, `filename`, `id`, ...), else the
+    record number. Counts come from `loc` (.idx files or a framing scan), so the reader
+    knows the cardinality.
+    """
+    files = loc.files
+    where = loc.path
+    limit = MANIFEST_SAMPLE_RECORDS if limit is None else limit
+    inferred = infer_files(files, limit, min_per_file=1)
+    roles = _roles(inferred, where, loc.label, loc.image_key, loc.id_key)
+    counts = loc.counts
+    total = sum(counts)
+    everything = inferred.scanned >= total
+    sizes = None
+    if roles.image_key and everything:
+        if roles.size_keys:
+            h, w = (inferred.features[k] for k in roles.size_keys)
+            sizes = {(int(h.low), int(w.low))} if (h.low == h.high and w.low == w.high) else set()
+        else:
+            sizes = _image_sizes(files, roles.image_key, limit)
+    feats = []
+    if roles.id_key:
+        feats.append(Feature(roles.id_key, ID, "bytes"))
+    feats += [_sampled_label(inferred.features[n], everything, where) for n in roles.labels]
+    taken = {roles.image_key, roles.id_key, *roles.labels, *(roles.size_keys or ())}
+    feats += [_other_feature(f) for n, f in inferred.features.items() if n not in taken]
+    directory = _common_directory(files)
+    sizes_on_disk = [storage.getsize(f) for f in files]
+    shards = tuple(ShardInfo(_relative(f, directory), n, b, "")
+                   for f, n, b in zip(files, counts, sizes_on_disk))
+    if roles.guessed_labels:
+        log.debug("%s: labels from %s (pass label= to choose others)", where, ", ".join(roles.labels))
+    splits = {}
+    if loc.splits:
+        splits = {s: sum(n for f, n in zip(files, counts) if split_of(f) == s) for s in loc.splits}
+    return Manifest(
+        directory=directory,
+        schema=Schema(tuple(feats), roles.id_key or "", roles.image_key or "", roles.labels),
+        shards=shards, records=total, source_rows=total, skipped=0,
+        compression=loc.compression, split=loc.split, splits=splits,
+        image=_image_facts(roles, inferred, sizes),
+        options={"inferred_from_records": inferred.scanned}, version="")
+
+
+# ----------------------------------------------------------------------------- index
+
+def index(path: str | os.PathLike, *, force: bool = False) -> list[str]:
+    """Writes a .idx file beside each TFRecord file `path` names that has none (every one
+    with `force`); returns the paths written.
+
+    Example:
+        >>> index("imagenet/train-*")[:1]
+        ['/data/imagenet/train-00000-of-01024.idx']
+    """
+    return _write_indexes(locate(path, allow_incomplete=True).files, force)
+
+
+def _write_indexes(files: Sequence[str], force: bool) -> list[str]:
+    written = []
+    for file in files:
+        if not force and storage.exists(file + ".idx") and _count_from_index(file) is not None:
+            continue
+        storage.write_text(file + ".idx", format_index(index_entries(file)))
+        written.append(file + ".idx")
+    return written
+
+
+def index_manifest(path: str | os.PathLike, *, label: str | Sequence[str] | None = None,
+                   image_key: str | None = None, id_key: str | None = None,
+                   force: bool = False) -> Manifest:
+    """Writes .idx files and a dataset.json for other writers' TFRecord files, after which
+    they read exactly as ours do (``tfrecordkit index PATH --manifest``).
+
+    Every record is read once: the counts, each file's bytes and sha256, and each int64
+    label's vocabulary 0..max over all records. The image, label(s) and id are chosen as in
+    `infer_manifest` and recorded. A directory that already has a dataset.json is refused
+    unless `force`.
+
+    Example:
+        >>> m = index_manifest("imagenet/train", label="image/class/label")
+        >>> len(m.vocabularies["image/class/label"])   # 0..1000: ImageNet's classes are 1-based
+        1001
+    """
+    from . import __version__
+
+    path = os.fspath(path)
+    loc = _foreign(path, label, image_key, id_key)
+    if loc.splits:
+        raise DatasetError(
+            f"{path!r} holds the shards of several splits ({', '.join(loc.splits)}) and one "
+            f"{MANIFEST_NAME} describes one; move each split into its own subdirectory "
+            f"(e.g. {storage.join(path, loc.splits[0])}/) and index each.")
+    files = list(loc.files)
+    directory = _common_directory(files)
+    others = [f for f, _ in _list_directory(directory) if f not in set(files)]
+    if others:
+        raise DatasetError(
+            f"A {MANIFEST_NAME} for {path!r} would describe {directory!r}, which holds other "
+            f"TFRecord files too ({storage.basename(others[0])}); move these files into a "
+            "directory of their own and index that.")
+    existing = storage.join(directory, MANIFEST_NAME)
+    if storage.isfile(existing) and not force:
+        raise DatasetError(f"{directory!r} already has a {MANIFEST_NAME}; pass --force (force=True) "
+                           "to replace it with one inferred from the records.")
+    _write_indexes(files, force)
+    sample = loc.manifest       # roles, from a sample; the numbers below come from every record
+    labels = list(sample.schema.labels)
+    image = dict(sample.image)
+    size_keys = image.get("size_keys")
+    key = image.get("key")
+    highs = {name: -1 for name in labels}
+    lows: dict[str, Any] = {}
+    sizes: set = set()
+    shards = []
+    for file, n in zip(files, loc.counts):
+        digest, nbytes = hashlib.sha256(), 0
+        with storage.open(file, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+                nbytes += len(block)
+        for number, record in enumerate(iter_records(file)):
+            context, _ = decode_record(file, number, record.data)
+            for name in labels:
+                values = context.get(name, (None, []))[1]
+                if values:
+                    highs[name] = max(highs[name], max(values))
+                    lows[name] = min(lows.get(name, values[0]), min(values))
+            if key and len(sizes) < 2:
+                if size_keys:
+                    sizes.add(tuple(context.get(k, (None, [0]))[1][0] for k in size_keys))
+                else:
+                    sizes |= _size_of(context.get(key, (None, [b""]))[1][0])
+        shards.append(ShardInfo(_relative(file, directory), n, nbytes, digest.hexdigest()))
+    feats = []
+    for f in sample.schema.features:
+        if f.name in highs and f.kind in (CLASS, MULTI_LABEL, INT):
+            f = _class_feature(f.name, lows.get(f.name), highs[f.name], multi=f.kind == MULTI_LABEL)
+        feats.append(f)
+    if key:
+        image["size"] = list(sizes.pop()) if len(sizes) == 1 else None
+    schema_ = Schema(tuple(feats), sample.schema.id_column, sample.schema.image_column,
+                     sample.schema.labels)
+    manifest = Manifest(
+        directory=directory, schema=schema_, shards=tuple(shards), records=sum(loc.counts),
+        source_rows=sum(loc.counts), skipped=0, compression=loc.compression, image=image,
+        options={"indexed_by": "tfrecordkit index --manifest", "label": labels,
+                 "image_key": key, "id_key": sample.schema.id_column or None},
+        version=__version__)
+    write_manifest(manifest)
+    return load_manifest(directory)
+
+
+def _size_of(data: bytes) -> set[tuple[int, int]]:
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return {(image.height, image.width)}
+    except Exception:
+        return {(0, 0)}
+
+
+def _foreign(path: str, label, image_key, id_key) -> Location:
+    """`locate` that infers even where a dataset.json exists (to replace it)."""
+    loc = locate(path, label=label, image_key=image_key, id_key=id_key)
+    if loc.stored is None:
+        return loc
+    return Location(loc.path, loc.files, loc.compression, None, None, (), None,
+                    loc.label, image_key, id_key)

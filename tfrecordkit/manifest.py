@@ -14,6 +14,8 @@ from .schema import Schema
 FORMAT_VERSION = 1
 MANIFEST_NAME = "dataset.json"
 ERRORS_NAME = "errors.csv"
+DEFAULT_IMAGE_KEY = "image/encoded"
+DEFAULT_SIZE_KEYS = ("image/height", "image/width")
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,18 @@ class Manifest:
         return [storage.join(self.directory, s.file) for s in self.shards]
 
     @property
+    def image_key(self) -> str | None:
+        """The feature holding the encoded image: ``image/encoded`` in ours; another
+        writer's name (``image``...) or None (no images) in an inferred manifest."""
+        return self.image.get("key", DEFAULT_IMAGE_KEY)
+
+    @property
+    def size_keys(self) -> tuple[str, str] | None:
+        """The int64 features holding each image's height and width, or None."""
+        keys = self.image.get("size_keys", DEFAULT_SIZE_KEYS)
+        return (keys[0], keys[1]) if keys else None
+
+    @property
     def vocabularies(self) -> dict[str, list]:
         return {f.name: list(f.vocabulary) for f in self.schema.features if f.vocabulary}
 
@@ -79,10 +93,19 @@ class Manifest:
             "duplicate_ids": self.duplicates,
             "compression": self.compression,
             "image": self.image,
-            "schema": self.schema.to_json(),
+            "schema": self.schema.to_json(self._image_features()),
             "shards": [s.to_json() for s in self.shards],
             "options": self.options,
         }
+
+
+    def _image_features(self) -> dict[str, str] | None:
+        """The image features an inferred manifest names (ours: the fixed set)."""
+        if "key" not in self.image:
+            return None
+        keys = {self.image["key"]: "bytes"} if self.image["key"] else {}
+        keys.update({k: "int64" for k in self.image.get("size_keys") or ()})
+        return keys
 
 
 def write_manifest(manifest: Manifest) -> str:
@@ -129,10 +152,9 @@ def load_manifest(path: str | os.PathLike, split: str | None = None) -> Manifest
     """
     file = find_manifest(path)
     if file is None:
-        raise DatasetError(
-            f"{os.fspath(path)!r} holds no {MANIFEST_NAME}: it is not a complete tfrecordkit "
-            "dataset (the conversion may still be running or have failed); convert it again, "
-            "or pass `--resume` to finish an interrupted conversion.")
+        from .locate import why_not_dataset   # locate imports this module
+
+        raise DatasetError(why_not_dataset(path))
     try:
         with storage.open(file, "r", encoding="utf-8") as f:
             data = json.loads(f.read())

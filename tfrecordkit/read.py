@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from . import storage
 from .errors import DatasetError, OptionError, remember_files
-from .manifest import Manifest, load_manifest
+from .manifest import Manifest
 from .options import DEFAULT_BATCH_SIZE, ReadOptions
 from .preprocess import encoded_batch_decoder, image_decoder, raw_batch_decoder
 from .schema import CLASS, FLOAT, INT, MULTI_LABEL, TARGET
@@ -25,6 +25,7 @@ SHUFFLE_BUFFER_BYTES = 32 << 20
 MIN_SHUFFLE_BUFFER = 1024
 DEFAULT_CYCLE_LENGTH = 16
 _UNBATCHED_CHUNK = 64     # records parsed at once when the caller asks for no batching
+_COMPRESSION_TYPES = {"gzip": "GZIP", "zlib": "ZLIB"}   # tf.data's names
 
 
 def _label_names(manifest: Manifest, label: Any) -> list[str]:
@@ -51,6 +52,10 @@ def _image_size(manifest: Manifest, opts: ReadOptions) -> tuple[int, int] | None
         return int(size[0]), int(size[1])
     if opts.batch_size is None:
         return None
+    if manifest.options.get("inferred_from_records"):   # other writers' files, no dataset.json
+        raise OptionError(f"The images in {manifest.directory} are not known to share one size "
+                          "(no dataset.json records it), so a batch needs `image_size` (height, "
+                          "width) to resize them to; received image_size=None.")
     raise OptionError(f"The images in {manifest.directory} differ in size, so a batch needs "
                       "`image_size` (height, width) to resize them to; received image_size=None.")
 
@@ -120,7 +125,7 @@ def _records(manifest: Manifest, opts: ReadOptions, ordered: bool, by_record: bo
         if not tf.io.gfile.exists(f):
             raise DatasetError(f"Shard {f} listed in {manifest.directory}/dataset.json is missing; "
                                "the dataset is incomplete, write it again.")
-    compression = "GZIP" if manifest.compression == "gzip" else ""
+    compression = _COMPRESSION_TYPES.get(manifest.compression, "")
     if ordered or len(files) == 1:
         ds = tf.data.TFRecordDataset(files, compression_type=compression)
     else:
@@ -188,7 +193,7 @@ def _records_skipping_damage(manifest: Manifest, opts: ReadOptions, ordered: boo
     """
     import tensorflow as tf
 
-    compression = "GZIP" if manifest.compression == "gzip" else ""
+    compression = _COMPRESSION_TYPES.get(manifest.compression, "")
     damage = _DamageLog(manifest.directory)
 
     def one_shard(path, expected):
@@ -217,21 +222,28 @@ def _records_skipping_damage(manifest: Manifest, opts: ReadOptions, ordered: boo
 
 
 def _parse_spec(manifest: Manifest, labels: list[str], with_image: bool, with_id: bool):
+    """The feature spec of one batch parse: the image under the manifest's image key (with
+    its height and width when the records hold them), the id, and the labels."""
     import tensorflow as tf
 
     spec = {}
     if with_image:
-        spec["image/encoded"] = tf.io.FixedLenFeature([], tf.string)
-        spec["image/height"] = tf.io.FixedLenFeature([], tf.int64, default_value=0)
-        spec["image/width"] = tf.io.FixedLenFeature([], tf.int64, default_value=0)
-    if with_id:
+        if not manifest.image_key:
+            raise DatasetError(f"No feature of the records in {manifest.directory} holds images "
+                               "(none starts with JPEG, PNG, GIF, BMP or WebP bytes); name the "
+                               "bytes feature that does with image_key=.")
+        spec[manifest.image_key] = tf.io.FixedLenFeature([], tf.string)
+        for key in manifest.size_keys or ():
+            spec[key] = tf.io.FixedLenFeature([], tf.int64, default_value=0)
+    if with_id and manifest.schema.id_column:
         spec[manifest.schema.id_column] = tf.io.FixedLenFeature([], tf.string)
     for name in labels:
         f = manifest.schema[name]
         if f.kind == MULTI_LABEL:
             spec[name] = tf.io.VarLenFeature(tf.int64)
         elif f.dtype == "float":
-            spec[name] = tf.io.FixedLenFeature([], tf.float32)
+            spec[name] = tf.io.FixedLenFeature(list(f.shape) if None not in f.shape else [],
+                                               tf.float32)
         else:
             spec[name] = tf.io.FixedLenFeature([], tf.int64)
     return spec
@@ -254,6 +266,12 @@ def _label_transform(manifest: Manifest, labels: list[str], opts: ReadOptions):
                  or (manifest.schema[n].kind == CLASS and not manifest.schema[n].vocabulary)]
         if plain or all(manifest.schema[n].kind == TARGET for n in labels):
             name = (plain or labels)[0]
+            if "inferred_from_records" in manifest.options and manifest.schema[name].kind == INT:
+                raise OptionError(
+                    f"`label_mode='categorical'` needs the classes of {name!r}, which "
+                    f"{manifest.directory} does not record (inferred from a sample of its "
+                    "records); run `tfrecordkit index PATH --manifest`, which reads them all, "
+                    "or pass label_mode='int'.")
             raise OptionError(
                 f"`label_mode=\"categorical\"` one-hots a class label over its vocabulary, and "
                 f"{name!r} in {manifest.directory} has none (a plain number column or target); "
@@ -304,6 +322,10 @@ def build(manifest: Manifest, opts: ReadOptions, *, labels: Sequence[str], ids: 
     ordered = ordered or not opts.shuffle
     deterministic = ordered or opts.seed is not None
     ds = _records(manifest, opts, ordered, by_record)
+    id_key = manifest.schema.id_column
+    numbered = ids and not id_key   # records with no id feature: their numbers are the ids
+    if numbered:
+        ds = ds.enumerate()
     if opts.cache:
         ds = ds.cache("" if opts.cache is True else os.fspath(opts.cache))
     if opts.shuffle and not ordered:
@@ -324,15 +346,21 @@ def build(manifest: Manifest, opts: ReadOptions, *, labels: Sequence[str], ids: 
                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     spec = _parse_spec(manifest, labels, images, ids)
     to_labels = _label_transform(manifest, labels, opts) if labels else None
-    id_key = manifest.schema.id_column
+    image_key, size_keys = manifest.image_key, manifest.size_keys
 
-    def parse(serialized):
-        parsed = tf.io.parse_example(serialized, spec)
+    def parse(*batch):
+        numbers, serialized = batch if numbered else (None, batch[0])
+        parsed = tf.io.parse_example(serialized, spec) if spec else {}
         parts = []
         if ids:
-            parts.append(parsed[id_key])
+            parts.append(tf.strings.as_string(numbers) if numbered else parsed[id_key])
         if images:
-            encoded = (parsed["image/encoded"], parsed["image/height"], parsed["image/width"])
+            encoded = parsed[image_key]
+            if size_keys:
+                height, width = parsed[size_keys[0]], parsed[size_keys[1]]
+            else:   # 0: the decoder finds the size (JPEGs then decode at full scale)
+                height = width = tf.zeros(tf.shape(encoded), tf.int64)
+            encoded = (encoded, height, width)
             parts.append(batch_decode(*encoded) if batch_decode else encoded)
         if to_labels is not None:
             parts.append(to_labels(parsed))
@@ -393,19 +421,28 @@ def read(path: str | os.PathLike, *, split: str | None = None, batch_size: int |
          cache: bool | str = False, drop_remainder: bool = False, on_corrupt: str = "raise",
          input_context: Any = None, num_workers: int | None = None,
          worker_index: int | None = None, service: str | None = None,
-         service_job_name: str | None = None):
-    """A `tf.data.Dataset` of ``(images, labels)`` batches from a dataset directory.
+         service_job_name: str | None = None, image_key: str | None = None,
+         id_key: str | None = None):
+    """A `tf.data.Dataset` of ``(images, labels)`` batches from a dataset directory, or
+    from any TFRecord files of `tf.train.Example` images.
 
     Args:
         path: a dataset directory (or its dataset.json); with splits, the split's
-            subdirectory or the top directory with `split`.
-        split: which split of a split dataset to read.
+            subdirectory or the top directory with `split`. Or other writers' TFRecord
+            files: a file, a glob, a URL or a directory (any file names, such as
+            ``train-00000-of-01024``); their schema is then inferred (see `image_key`,
+            `label`) and their record count taken from .idx files or a framing scan.
+        split: which split of a split dataset to read (for other writers' shards, the
+            subdirectory, or the files whose shard names carry it: ``train-*``).
         batch_size: records per batch, or None for single records.
         image_size: (height, width) or an int to resize to; default: the stored size,
             when every image has the same.
         label: the label column(s) to yield; default every label the dataset was written
             with. One column gives a tensor, several a dict keyed by column (for a
-            multi-output model); False gives images only.
+            multi-output model); False gives images only. In other writers' files, any
+            int64 or float feature (``"image/class/label"``); default ``image/class/label``
+            or ``label`` when present. An int64 label keeps its stored numbers (ImageNet's
+            are 1..1000) with the classes 0..max, so ``Dense(max + 1)`` lines up.
         label_mode: "int" (class indices) or "categorical" (one-hot) for class labels.
             Multi-labels are always multi-hot float32, numeric targets float32.
         shuffle: shuffle files and records (reshuffled every epoch); False keeps record order.
@@ -437,12 +474,18 @@ def read(path: str | os.PathLike, *, split: str | None = None, batch_size: int |
             shard files must be readable at the same path by every service worker.
         service_job_name: a job name shared by several trainers, which then split one
             stream of records between them.
+        image_key: in other writers' files, the bytes feature holding the images; default
+            the one whose bytes are images (``image/encoded``, ``image``...).
+        id_key: in other writers' files, the id feature (what `predict` returns); default
+            a filename-like one (``image/filename``, ``filename``, ``id``...).
 
     Example:
         >>> train = tfk.read("out/train", batch_size=64, image_size=128, seed=0)
         >>> model.fit(train, validation_data=tfk.read("out/val", shuffle=False), epochs=5)
         >>> strategy.distribute_datasets_from_function(lambda ctx: tfk.read(
         ...     "out/train", input_context=ctx, batch_size=ctx.get_per_replica_batch_size(256)))
+        >>> imagenet = tfk.read("imagenet/", split="train", label="image/class/label",
+        ...                     image_size=224)   # TensorFlow's ImageNet shards, as they are
     """
     if input_context is not None:
         if num_workers is not None or worker_index is not None:
@@ -458,15 +501,32 @@ def read(path: str | os.PathLike, *, split: str | None = None, batch_size: int |
     opts = ReadOptions(batch_size, image_size, label_mode, shuffle, repeat, seed, dtype,
                        channels, resize_mode, shuffle_buffer, cache, drop_remainder, on_corrupt,
                        num_workers, worker_index, service, service_job_name)
-    manifest = _load(path, split)
-    return build(manifest, opts, labels=_label_names(manifest, label))
+    manifest = _load(path, split, label=label, image_key=image_key, id_key=id_key)
+    labels = _label_names(manifest, label)
+    return build(manifest, opts, labels=labels)
 
 
-def _load(path: str | os.PathLike, split: str | None) -> Manifest:
-    manifest = load_manifest(path, split)
+def _load(path: str | os.PathLike, split: str | None, *, label: Any = None,
+          image_key: str | None = None, id_key: str | None = None) -> Manifest:
+    """The manifest `read` and `predict` build on: dataset.json's, or one inferred from
+    other writers' records (`locate`), with `image_key`/`id_key` overriding its choice."""
+    from .locate import locate
+
+    loc = locate(path, split, label=None if label is False else label, image_key=image_key,
+                 id_key=id_key)
+    manifest = loc.manifest
     remember_files(manifest.files)   # to name the file in TF's "corrupted record at N"
     if manifest.splits and manifest.split is None:
         names = list(manifest.splits)
+        where = (f" or the path {storage.join(manifest.directory, names[0])}" if not loc.inferred
+                 else "")
         raise OptionError(f"{manifest.directory} holds the splits {', '.join(names)}; pass "
-                          f"split={names[0]!r} or the path {storage.join(manifest.directory, names[0])}.")
+                          f"split={names[0]!r}{where}.")
+    if loc.compression == "mixed":
+        raise DatasetError(f"The TFRecord files of {loc.path!r} differ in compression (plain, "
+                           "GZIP, ZLIB); tf.data reads one kind at a time, so pass a glob of one.")
+    if not loc.inferred and (image_key or id_key):
+        image = {**manifest.image, "key": image_key} if image_key else manifest.image
+        schema = replace(manifest.schema, id_column=id_key) if id_key else manifest.schema
+        manifest = replace(manifest, image=image, schema=schema)
     return manifest

@@ -104,9 +104,11 @@ class Schema:
     def label_features(self) -> list[Feature]:
         return [self[name] for name in self.labels]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, image_keys: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """`image_keys`: the image features (name -> dtype) of another writer's records;
+        default ours (IMAGE_KEYS)."""
         feats = {name: {"kind": "image", "dtype": dtype, "shape": []}
-                 for name, dtype in IMAGE_KEYS.items()}
+                 for name, dtype in (IMAGE_KEYS if image_keys is None else image_keys).items()}
         feats.update({f.name: f.to_json() for f in self.features})
         return {"features": feats, "id": self.id_column, "image": self.image_column,
                 "labels": list(self.labels)}

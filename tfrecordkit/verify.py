@@ -10,8 +10,7 @@ from typing import Any, Iterator
 
 from . import storage
 from .errors import translated
-from .locate import expand_paths
-from .manifest import find_manifest, load_manifest
+from .locate import locate
 from .records import (FOOTER_SIZE, FRAMING_SIZE, HEADER_SIZE, _HEADER, _U32, _missing,
                       _read_exact, detect_compression, masked_crc32c, open_stream)
 
@@ -23,19 +22,23 @@ class VerifyReport:
     files: list[str] = field(default_factory=list)
     records_ok: int = 0
     corrupt: list[dict[str, Any]] = field(default_factory=list)
+    incomplete: str | None = None   # an unfinished conversion's directory: never clean
 
     @property
     def ok(self) -> bool:
-        return not self.corrupt
+        return not self.corrupt and self.incomplete is None
 
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "files": self.files, "records_ok": self.records_ok,
-                "corrupt": self.corrupt}
+                "corrupt": self.corrupt, "incomplete": self.incomplete}
 
     def summary(self) -> str:
         lines = [f"{c['file']}: record {c['record']} at byte offset {c['offset']}: {c['reason']}"
                  for c in self.corrupt]
-        state = "clean" if self.ok else f"{len(self.corrupt)} corrupt"
+        state = f"{len(self.corrupt)} corrupt" if self.corrupt else "clean"
+        if self.incomplete is not None:
+            state = "INCOMPLETE" + (f", {len(self.corrupt)} corrupt" if self.corrupt else "")
+            lines.append("INCOMPLETE: " + self.incomplete)
         lines.append(f"{self.records_ok} records ok in {len(self.files)} files; {state}")
         return "\n".join(lines)
 
@@ -158,14 +161,6 @@ def _image_problem(data: bytes) -> str | None:
     return None
 
 
-def _targets(path: str | os.PathLike) -> list[tuple[str, int | None]]:
-    """Files to check, with the record count dataset.json lists for each (None without one)."""
-    if find_manifest(path):
-        manifest = load_manifest(path)
-        return [(f, s.records) for f, s in zip(manifest.files, manifest.shards)]
-    return [(f, None) for f in expand_paths(path)]
-
-
 @translated("path")
 def verify(path: str | os.PathLike, *, decode_images: bool = False) -> VerifyReport:
     """Checks every record's length and data CRCs, and with `decode_images` every image.
@@ -174,15 +169,18 @@ def verify(path: str | os.PathLike, *, decode_images: bool = False) -> VerifyRep
     offset (in the uncompressed stream for compressed files). Past a damaged length it reads
     on where the shard's .idx says the next record starts. A shard that is missing, or that
     holds fewer records than dataset.json or its .idx lists (cut at a record boundary, which
-    no CRC can see), is reported too.
+    no CRC can see), is reported too. A directory holding an unfinished conversion (shards
+    but no dataset.json) is reported as incomplete, never as clean.
 
     Example:
         >>> report = tfk.verify("out/train")
         >>> report.ok, report.records_ok
         (True, 1438)
     """
-    targets = _targets(path)
-    report = VerifyReport(files=[f for f, _ in targets])
+    where = locate(path, allow_incomplete=True)
+    listed = where.stored.shards if where.stored is not None else [None] * len(where.files)
+    targets = [(f, s.records if s is not None else None) for f, s in zip(where.files, listed)]
+    report = VerifyReport(files=list(where.files), incomplete=where.incomplete)
     for file, expected in targets:
         def bad(record: int, offset: int, reason: str) -> None:
             report.corrupt.append({"file": file, "record": record, "offset": offset,
