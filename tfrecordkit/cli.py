@@ -181,6 +181,8 @@ def _bench_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, default=32, metavar="N")
     p.add_argument("--image-size", type=int, default=128, metavar="N")
     p.add_argument("--images", type=int, default=3000, metavar="N", help="images timed per loader")
+    p.add_argument("--model", metavar="MODEL", help="measure prediction instead: PATH is a folder "
+                   "of images, MODEL a saved Keras model, or 'small-cnn' for the benchmarks' own")
     p.set_defaults(run=_run_bench)
 
 
@@ -194,6 +196,8 @@ def _run_bench(args) -> int:
             raise OptionError(f"`--{name.replace('_', '-')}` must be a positive integer; "
                               f"received {getattr(args, name)}.")
     warnings.filterwarnings("ignore", message=".*PyDataset.*")
+    if args.model:
+        return _run_predict_bench(args)
     table = bench(args.path, batch_size=args.batch_size, image_size=args.image_size,
                   images=args.images)
     print(table.to_string(index=False))
@@ -235,6 +239,20 @@ def _run_predict(args) -> int:
     else:
         table.to_parquet(args.output, index=False)
     print(args.output)
+    return EXIT_OK
+
+
+def _run_predict_bench(args) -> int:
+    from .bench import folder_images, predict_folder_compare, predictor_latency, small_cnn
+    from .predict import _load_model
+
+    if not storage.isdir(args.path) or not folder_images(args.path):
+        raise OptionError(f"`bench --model` predicts a folder of images; {args.path!r} holds none.")
+    model = small_cnn(args.image_size) if args.model == "small-cnn" else _load_model(args.model)
+    print(predict_folder_compare(model, args.path, batch_size=args.batch_size,
+                                 image_size=args.image_size).to_string(index=False))
+    print(predictor_latency(model, folder_images(args.path)[0],
+                            image_size=args.image_size).to_string(index=False))
     return EXIT_OK
 
 
