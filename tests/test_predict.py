@@ -385,10 +385,10 @@ def test_cli_predict_writes_csv_and_parquet(tmp_path, folder, capsys):
     model = tiny_model(3, size=SIZE)
     model.save(tmp_path / "m.keras")
     expected = tfk.predict(model, folder)
-    for name in ("out.csv", "out.parquet"):
+    for name, quiet in (("out.csv", []), ("out.parquet", ["--quiet"])):
         out = tmp_path / name
         assert main(["predict", str(tmp_path / "m.keras"), str(folder), "-o", str(out),
-                     "--batch-size", "5", "--quiet"]) == 0
+                     "--batch-size", "5", *quiet]) == 0
         assert capsys.readouterr().out.strip() == str(out)
         written = pd.read_csv(out) if name.endswith(".csv") else pd.read_parquet(out)
         assert written["id"].tolist() == expected["id"].tolist()
