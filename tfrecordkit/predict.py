@@ -16,6 +16,7 @@ import math
 import os
 import re
 import threading
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
@@ -395,14 +396,34 @@ def _progress(total: int, verbose: Any):
     return tqdm(total=total, unit="batch", desc="predict", leave=False)
 
 
+# A model's compiled inference function per input spec, kept while the model lives: calling
+# predict again on the same model (one file at a time, say) does not trace it again.
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _compiled(models: list[tuple[str, Any]], spec):
+    import tensorflow as tf
+
+    signature = tf.TensorSpec([None, *spec.shape[1:]], spec.dtype)
+    if len(models) != 1:
+        return tf.function(_inference(models), input_signature=[signature])
+    model = models[0][1]
+    try:
+        cache = _COMPILED.setdefault(model, {})
+    except TypeError:   # not weakly referenceable
+        cache = {}
+    key = (tuple(signature.shape), signature.dtype.name)
+    if key not in cache:
+        cache[key] = tf.function(_inference(models), input_signature=[signature])
+    return cache[key]
+
+
 def _run(models, batches, total: int, verbose: Any):
     """Feeds every batch of (keys, images) to every model with one compiled function;
     returns the keys and each model's outputs, concatenated."""
     import tensorflow as tf
 
-    spec = batches.element_spec[1]
-    infer = tf.function(_inference(models), input_signature=[
-        tf.TensorSpec([None, *spec.shape[1:]], spec.dtype)])
+    infer = _compiled(models, batches.element_spec[1])
     keys, outputs = [], []
     bar = _progress(total, verbose)
     try:
