@@ -375,6 +375,9 @@ def test_predictor_several_outputs_and_errors(folder):
         predictor(np.zeros((16, 16, 3), np.int64))
     with pytest.raises(OptionError, match="Cannot read the image file '.*missing.png'"):
         predictor(str(folder / "missing.png"))
+    with pytest.raises(OptionError, match=r"An image in `x` \(images 0 to 1\) cannot be decoded: "
+                                          "Unknown image file format"):
+        predictor([(folder / "Red" / "0.png").read_bytes(), b"junk"])
 
 
 # ----------------------------------------------------------------------------- command line

@@ -367,6 +367,20 @@ def _file_dataset(files: _Files, opts: ReadOptions, size: tuple[int, int]):
     return ds.prefetch(tf.data.AUTOTUNE), math.ceil(len(rows) / opts.batch_size)
 
 
+def _tf_reason(error: Exception) -> str:
+    """The one line of a TensorFlow error that says what went wrong, without the graph
+    execution preamble, the call stack and the node names."""
+    lines = str(getattr(error, "message", error)).splitlines()
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith(("Graph execution error", "Detected at node", "File ")):
+            continue
+        line = re.sub(r"\{\{function_node [^}]*\}\}\s*|\s*\[\[\{\{node .*$|\s*\[Op:.*$", "", line)
+        if line:
+            return line
+    return str(error).strip()
+
+
 def _why_unreadable(path: str, opts: ReadOptions, size: tuple[int, int]) -> str:
     """The reason a file dropped out of the stream: the read or decode error, found again
     for this one file only."""
@@ -380,9 +394,7 @@ def _why_unreadable(path: str, opts: ReadOptions, size: tuple[int, int]) -> str:
     try:
         image_decoder(opts, size)(tf.constant(data), tf.constant(0), tf.constant(0))
     except (tf.errors.OpError, ValueError) as e:
-        message = re.sub(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:[^\]]*\].*$", "",
-                         str(getattr(e, "message", e)).strip().splitlines()[0])
-        return f"cannot be decoded as an image: {message}"
+        return f"cannot be decoded as an image: {_tf_reason(e)}"
     return "cannot be read or decoded as an image"
 
 
@@ -560,6 +572,12 @@ def predict(model: Any, source: Any, *, images: str | os.PathLike | None = None,
 
 # ----------------------------------------------------------------------------- Predictor
 
+def _blank_png(size: tuple[int, int], channels: int) -> bytes:
+    import tensorflow as tf
+
+    return tf.io.encode_png(tf.zeros([size[0], size[1], channels], tf.uint8)).numpy()
+
+
 class Predictor:
     """A model loaded once, warm, for single requests: thread-safe, one compiled inference
     function per input shape.
@@ -595,8 +613,10 @@ class Predictor:
         self._lock = threading.Lock()
         self._functions: dict[tuple, Any] = {}
         self._names: list[tuple[str, list[str]]] | None = None
+        # Warm-up: both compiled paths traced and run once, so the first request is fast.
         warm = np.zeros([1, size[0], size[1], channels], np.uint8 if dtype == "uint8" else np.float32)
         self.predict(warm)
+        self.predict(_blank_png(size, channels))
 
     # -- compiled functions, one per input kind and shape
     def _function(self, key: tuple):
@@ -711,7 +731,15 @@ class Predictor:
         for start in range(0, len(batch), self.batch_size):
             chunk = batch[start:start + self.batch_size]
             tensor = tf.constant(chunk.tolist() if key[0] == "encoded" else chunk)
-            parts.append(tf.nest.map_structure(lambda t: t.numpy(), fn(tensor)))
+            try:
+                parts.append(tf.nest.map_structure(lambda t: t.numpy(), fn(tensor)))
+            except tf.errors.InvalidArgumentError as e:
+                if key[0] != "encoded":
+                    raise
+                message = _tf_reason(e)
+                raise OptionError(f"An image in `x` (images {start} to {start + len(chunk) - 1}) "
+                                  f"cannot be decoded: {message}; pass JPEG, PNG, GIF, BMP or "
+                                  "WebP bytes or files.") from None
         outputs = parts[0] if len(parts) == 1 else tf.nest.map_structure(
             lambda *p: np.concatenate(p), *parts)
         result = self._results(outputs)
