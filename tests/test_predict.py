@@ -299,7 +299,7 @@ def test_models_with_different_sizes_need_image_size(folder):
 
 def test_argument_errors(folder):
     model = tiny_model(3, size=SIZE)
-    with pytest.raises(OptionError, match="`crop` must be None or \"center\"; received crop='middle'"):
+    with pytest.raises(OptionError, match=r"`crop` must be None or \"center\" .*; received crop='middle'"):
         tfk.predict(model, folder, crop="middle")
     with pytest.raises(OptionError, match="`source` '.*nowhere' does not exist"):
         tfk.predict(model, folder / "nowhere")
@@ -307,6 +307,10 @@ def test_argument_errors(folder):
         tfk.predict(model, folder, label="colour")
     with pytest.raises(OptionError, match="`batch_size` must be a positive integer"):
         tfk.predict(model, folder, batch_size=0)
+    with pytest.raises(OptionError, match="`resize_mode` must be one of"):
+        tfk.Predictor("nothing.keras", resize_mode="squash")   # before the model is looked for
+    with pytest.raises(OptionError, match="`model` 'nothing.keras' does not exist"):
+        tfk.Predictor("nothing.keras")
 
 
 def test_center_crop_reaches_the_reader(folder):

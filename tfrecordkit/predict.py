@@ -151,6 +151,8 @@ def _input_shape(models: list[tuple[str, Any]], image_size: Any, channels: int |
 
 def _read_options(batch_size: int, size, resize_mode: str, crop: str | None, dtype: str,
                   channels: int) -> ReadOptions:
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise OptionError(f"`batch_size` must be a positive integer; received batch_size={batch_size!r}.")
     if crop is not None and crop not in CROPS:
         raise OptionError(f"`crop` must be None or \"center\" (the central part, as `read` "
                           f"gives for evaluation); received crop={crop!r}.")
@@ -498,15 +500,16 @@ def predict(model: Any, source: Any, *, images: str | os.PathLike | None = None,
 
     Example:
         >>> table = tfk.predict(model, "new_photos/", image_size=128)
-        >>> table.head(2)
-                 id     cat     dog
+        >>> table.head(1)
+                 id     0     1
         0  a/01.jpg  0.93  0.07
+        >>> tfk.predict(model, "out", split="val").head(1)     # a dataset: its vocabulary
+                     id   cat   dog
+        0  img_0001.jpg  0.93  0.07
         >>> tfk.predict({"small": m1, "big": "big.keras"}, "photos.csv", images="photos/")
     """
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise OptionError(f"`batch_size` must be a positive integer; received batch_size={batch_size!r}.")
-    if crop is not None and crop not in CROPS:
-        raise OptionError(f"`crop` must be None or \"center\"; received crop={crop!r}.")
+    # Every option checked before a model or an image is loaded.
+    _read_options(batch_size, image_size, resize_mode, crop, dtype, channels or 3)
     models = _models(model)
     names = [n for n, _ in models]
     size, channels = _input_shape(models, image_size, channels)
@@ -601,8 +604,7 @@ class Predictor:
     def __init__(self, model: Any, *, image_size: Any = None, resize_mode: str = "stretch",
                  crop: str | None = None, dtype: str = "float32", channels: int | None = None,
                  batch_size: int = DEFAULT_BATCH_SIZE):
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise OptionError(f"`batch_size` must be a positive integer; received batch_size={batch_size!r}.")
+        _read_options(batch_size, image_size, resize_mode, crop, dtype, channels or 3)
         self._models = _models(model)
         size, channels = _input_shape(self._models, image_size, channels)
         if size is None:
