@@ -43,7 +43,8 @@ def main() -> None:
 
     import tensorflow as tf
 
-    from tfrecordkit.bench import folder_images, predict_folder_compare, predictor_latency, small_cnn
+    from tfrecordkit.bench import (folder_images, predict_folder_compare, predictor_latency,
+                                   small_cnn)
 
     warnings.filterwarnings("ignore", message=".*PyDataset.*")
     print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "

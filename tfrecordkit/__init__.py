@@ -26,7 +26,7 @@ from .verify import verify
 from .write import convert, write_folder, write_frame
 
 __all__ = [
-    "DatasetError", "Manifest", "OptionError", "Predictor", "SourceError", "TfrecordkitError", "convert",
-    "count", "describe", "infer", "inspect", "load_manifest", "predict", "read", "schema",
+    "DatasetError", "Manifest", "OptionError", "Predictor", "SourceError", "TfrecordkitError",
+    "convert", "count", "describe", "infer", "inspect", "load_manifest", "predict", "read", "schema",
     "show_batch", "stats", "verify", "write_folder", "write_frame",
 ]

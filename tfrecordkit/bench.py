@@ -334,8 +334,8 @@ def predictor_latency(model, image: str | os.PathLike, *, image_size: int = DEFA
 
     from .predict import Predictor
 
-    x = np.asarray(Image.open(image).convert("RGB").resize((image_size, image_size),
-                                                            Image.BILINEAR), np.float32)[None] / 255.0
+    pixels = Image.open(image).convert("RGB").resize((image_size, image_size), Image.BILINEAR)
+    x = np.asarray(pixels, np.float32)[None] / 255.0
     predictor = Predictor(model, image_size=image_size)
     path = os.fspath(image)
     ways = {
@@ -356,6 +356,7 @@ def predictor_latency(model, image: str | os.PathLike, *, image_size: int = DEFA
                 run()
             ms = (time.perf_counter() - start) / n * 1000
             best[name] = min(ms, best.get(name, ms))
-    table = pd.DataFrame([{"one image": name, "ms/call": round(ms, 3)} for name, ms in best.items()])
+    table = pd.DataFrame([{"one image": name, "ms/call": round(ms, 3)}
+                          for name, ms in best.items()])
     table["model.predict / this"] = (table["ms/call"].iloc[0] / table["ms/call"]).round(1)
     return table

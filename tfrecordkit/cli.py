@@ -215,12 +215,14 @@ def _predict_parser(sub) -> None:
     p.add_argument("-o", "--output", required=True, metavar="OUT.csv",
                    help="the table to write: .csv, or .parquet")
     p.add_argument("--images", metavar="DIR", help="folder a table's image paths are relative to")
-    p.add_argument("--image-column", metavar="COL", help="a table's image path column (default: the first)")
+    p.add_argument("--image-column", metavar="COL",
+                   help="a table's image path column (default: the first)")
     p.add_argument("--split", metavar="NAME", help="the split of a dataset directory to predict")
     p.add_argument("--batch-size", type=int, default=32, metavar="N")
     p.add_argument("--image-size", metavar="128|128x96", help="default: the model's input size")
     p.add_argument("--resize-mode", choices=RESIZE_MODES, default="stretch")
-    p.add_argument("--crop", choices=("center",), help="predict the central part, as read(crop=...)")
+    p.add_argument("--crop", choices=("center",),
+                   help="predict the central part, as read(crop=...) gives for evaluation")
     p.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
     p.set_defaults(run=_run_predict)
 

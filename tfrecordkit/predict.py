@@ -152,7 +152,8 @@ def _input_shape(models: list[tuple[str, Any]], image_size: Any, channels: int |
 def _read_options(batch_size: int, size, resize_mode: str, crop: str | None, dtype: str,
                   channels: int) -> ReadOptions:
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise OptionError(f"`batch_size` must be a positive integer; received batch_size={batch_size!r}.")
+        raise OptionError(f"`batch_size` must be a positive integer; "
+                          f"received batch_size={batch_size!r}.")
     if crop is not None and crop not in CROPS:
         raise OptionError(f"`crop` must be None or \"center\" (the central part, as `read` "
                           f"gives for evaluation); received crop={crop!r}.")
@@ -206,7 +207,8 @@ def _named_outputs(outputs: Any, labels: list[str]) -> list[tuple[str, np.ndarra
         names = [n for n in labels if n in outputs] or list(outputs)
         return [(str(n), np.asarray(outputs[n])) for n in names]
     if isinstance(outputs, (list, tuple)):
-        names = labels if len(labels) == len(outputs) else [f"output_{i}" for i in range(len(outputs))]
+        names = (labels if len(labels) == len(outputs)
+                 else [f"output_{i}" for i in range(len(outputs))])
         return [(n, np.asarray(o)) for n, o in zip(names, outputs)]
     return [(labels[0] if labels else "", np.asarray(outputs))]
 
@@ -616,7 +618,8 @@ class Predictor:
         self._functions: dict[tuple, Any] = {}
         self._names: list[tuple[str, list[str]]] | None = None
         # Warm-up: both compiled paths traced and run once, so the first request is fast.
-        warm = np.zeros([1, size[0], size[1], channels], np.uint8 if dtype == "uint8" else np.float32)
+        warm = np.zeros([1, size[0], size[1], channels],
+                        np.uint8 if dtype == "uint8" else np.float32)
         self.predict(warm)
         self.predict(_blank_png(size, channels))
 
