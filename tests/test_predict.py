@@ -305,6 +305,8 @@ def test_argument_errors(folder):
         tfk.predict(model, folder / "nowhere")
     with pytest.raises(OptionError, match="`label` names labels of a dataset directory"):
         tfk.predict(model, folder, label="colour")
+    with pytest.raises(OptionError, match="`split` names a split of a dataset directory"):
+        tfk.predict(model, folder, split="val")
     with pytest.raises(OptionError, match="`batch_size` must be a positive integer"):
         tfk.predict(model, folder, batch_size=0)
     with pytest.raises(OptionError, match="`resize_mode` must be one of"):

@@ -540,6 +540,9 @@ def predict(model: Any, source: Any, *, images: str | os.PathLike | None = None,
         raise OptionError(f"`label` names labels of a dataset directory, whose vocabularies name "
                           f"the columns; {source!r} is not one, so leave label out; received "
                           f"label={label!r}.")
+    if split is not None:
+        raise OptionError(f"`split` names a split of a dataset directory; {source!r} is not one, "
+                          f"so leave split out; received split={split!r}.")
     if size is None:
         raise OptionError("The model does not say its input size, and images of different "
                           "sizes need one to be batched; pass `image_size` (--image-size).")
@@ -616,7 +619,6 @@ class Predictor:
         self._opts = _read_options(batch_size, size, resize_mode, crop, dtype, channels)
         self._lock = threading.Lock()
         self._functions: dict[tuple, Any] = {}
-        self._names: list[tuple[str, list[str]]] | None = None
         # Warm-up: both compiled paths traced and run once, so the first request is fast.
         warm = np.zeros([1, size[0], size[1], channels],
                         np.uint8 if dtype == "uint8" else np.float32)
