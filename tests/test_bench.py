@@ -35,3 +35,20 @@ def test_predict_compare_counts_every_image(tmp_path, folder):
     table = predict_compare(model, out, batch_size=5, image_size=8)
     assert table["images"].tolist() == [24, 24]
     assert np.isfinite(table["images/s"]).all()
+
+
+def test_predict_folder_compare_and_latency(tmp_path, folder):
+    from tfrecordkit.bench import predict_folder_compare, predictor_latency, small_cnn
+    from tfrecordkit.cli import main
+
+    model = small_cnn(8, classes=3)
+    table = predict_folder_compare(model, folder, batch_size=5, image_size=8, rounds=1)
+    assert table["images"].tolist() == [24, 24, 24]
+    assert table["predict"].str.startswith(("(a)", "(b)", "(c)")).all()
+    assert np.isfinite(table["images/s"]).all()
+    latency = predictor_latency(model, folder / "Red" / "0.png", image_size=8, calls=2, rounds=1)
+    assert latency["one image"].tolist()[-2:] == ["tfk.Predictor(model)(x)",
+                                                 "tfk.Predictor(model)(path to the JPEG)"]
+    assert (latency["ms/call"] > 0).all()
+    (tmp_path / "empty").mkdir()
+    assert main(["bench", str(tmp_path / "empty"), "--model", "small-cnn"]) == 2

@@ -19,14 +19,14 @@ __version__ = "0.1.0"
 from .errors import DatasetError, OptionError, SourceError, TfrecordkitError
 from .inspect import describe, inspect, show_batch, stats
 from .locate import count, infer, schema
-from .predict import predict
+from .predict import Predictor, predict
 from .manifest import Manifest, load_manifest
 from .read import read
 from .verify import verify
 from .write import convert, write_folder, write_frame
 
 __all__ = [
-    "DatasetError", "Manifest", "OptionError", "SourceError", "TfrecordkitError", "convert",
-    "count", "describe", "infer", "inspect", "load_manifest", "predict", "read", "schema",
+    "DatasetError", "Manifest", "OptionError", "Predictor", "SourceError", "TfrecordkitError",
+    "convert", "count", "describe", "infer", "inspect", "load_manifest", "predict", "read", "schema",
     "show_batch", "stats", "verify", "write_folder", "write_frame",
 ]

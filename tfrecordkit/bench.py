@@ -220,3 +220,146 @@ def predict_compare(model, path: str | os.PathLike, *, batch_size: int = DEFAULT
     table = pd.DataFrame(rows)
     table["vs first"] = (table["images/s"] / table["images/s"].iloc[0]).round(2)
     return table
+
+
+# ----------------------------------------------------------------------------- predicting
+
+PREDICT_WORKERS = 2          # the PyDataset's threads, as the seeds' scripts set them
+LATENCY_CALLS = 200          # calls timed per way of predicting one image
+SLOW_LATENCY_CALLS = 20      # for model.predict, tens of milliseconds a call
+
+
+def small_cnn(image_size: int = DEFAULT_IMAGE_SIZE, classes: int = 9):
+    """The benchmarks' model: a small CNN, cheap enough that the input pipeline is the work."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input((image_size, image_size, 3)),
+                             keras.layers.Conv2D(16, 3, strides=2, activation="relu"),
+                             keras.layers.Conv2D(32, 3, strides=2, activation="relu"),
+                             keras.layers.GlobalAveragePooling2D(),
+                             keras.layers.Dense(classes, activation="softmax")], name="small_cnn")
+
+
+def folder_images(folder: str | os.PathLike) -> list[str]:
+    """Every image below `folder`, sorted: the files `tfk.predict(model, folder)` reads."""
+    from .predict import _folder_images
+
+    root = os.fspath(folder)
+    return [os.path.join(root, *rel.split("/")) for rel in _folder_images(root)]
+
+
+def _pil_predict_loader(files: list[str], batch_size: int, size: int, workers: int):
+    """Images-only batches opened with PIL, in a `keras.utils.PyDataset` with threads."""
+    import keras
+    from PIL import Image
+
+    class PilImages(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__(workers=workers, use_multiprocessing=False)
+
+        def __len__(self):
+            return math.ceil(len(files) / batch_size)
+
+        def __getitem__(self, index):
+            chunk = files[index * batch_size:(index + 1) * batch_size]
+            return np.stack([np.asarray(Image.open(f).convert("RGB").resize(
+                (size, size), Image.BILINEAR), dtype=np.float32) / 255.0 for f in chunk])
+
+    return PilImages()
+
+
+def _tf_data_predict_files(files: list[str], batch_size: int, size: int):
+    """The hand-written pipeline: read, decode and resize in parallel, batch, prefetch."""
+    import tensorflow as tf
+
+    def load(path):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        return tf.image.resize(image, (size, size)) / 255.0
+
+    return (tf.data.Dataset.from_tensor_slices(files)
+            .map(load, num_parallel_calls=tf.data.AUTOTUNE)
+            .batch(batch_size).prefetch(tf.data.AUTOTUNE))
+
+
+def predict_folder_compare(model, folder: str | os.PathLike, *,
+                           batch_size: int = DEFAULT_BATCH_SIZE,
+                           image_size: int = DEFAULT_IMAGE_SIZE, rounds: int = DEFAULT_ROUNDS,
+                           workers: int = PREDICT_WORKERS) -> pd.DataFrame:
+    """Images/s predicting every image of a folder: `model.predict` on a PIL PyDataset
+    (`workers` threads), `model.predict` on a hand-written tf.data pipeline over the files,
+    and `tfk.predict(model, folder)`. The contenders take turns, `rounds` times over; each
+    keeps its best round. The first row is the baseline of the ratios.
+
+    Example:
+        >>> predict_folder_compare(small_cnn(), "photos")
+    """
+    from .predict import predict
+
+    files = folder_images(folder)
+    runs = {
+        f"(a) model.predict(PyDataset + PIL, workers={workers})":
+            lambda: model.predict(_pil_predict_loader(files, batch_size, image_size, workers),
+                                  verbose=0),
+        "(b) model.predict(tf.data over the files)":
+            lambda: model.predict(_tf_data_predict_files(files, batch_size, image_size), verbose=0),
+        "(c) tfk.predict(model, folder)":
+            lambda: predict(model, folder, batch_size=batch_size, image_size=image_size),
+    }
+    best: dict[str, tuple[int, float, float]] = {}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            before = _rss_mb()
+            start = time.perf_counter()
+            rows = len(run())
+            seconds = time.perf_counter() - start
+            grew = _rss_mb() - before
+            if name not in best or seconds < best[name][1]:
+                best[name] = (rows, seconds, grew)
+    table = pd.DataFrame([{"predict": name, "images": rows, "seconds": round(seconds, 2),
+                           "images/s": round(rows / seconds, 1), "grew MB": round(grew)}
+                          for name, (rows, seconds, grew) in best.items()])
+    table["vs first"] = (table["images/s"] / table["images/s"].iloc[0]).round(2)
+    return table
+
+
+def predictor_latency(model, image: str | os.PathLike, *, image_size: int = DEFAULT_IMAGE_SIZE,
+                      calls: int = LATENCY_CALLS, rounds: int = DEFAULT_ROUNDS) -> pd.DataFrame:
+    """Milliseconds per call to predict one image, five ways: `model.predict`, `model(x)`,
+    `model.predict_on_batch`, `tfk.Predictor` on the decoded array and on the file itself
+    (reading and decoding included). Each is called `calls` times after a warm-up, in
+    turns, `rounds` times over; the best round's mean counts.
+
+    Example:
+        >>> predictor_latency(small_cnn(), "photos/astronaut/00000.jpg")
+    """
+    from PIL import Image
+
+    from .predict import Predictor
+
+    pixels = Image.open(image).convert("RGB").resize((image_size, image_size), Image.BILINEAR)
+    x = np.asarray(pixels, np.float32)[None] / 255.0
+    predictor = Predictor(model, image_size=image_size)
+    path = os.fspath(image)
+    ways = {
+        "model.predict(x)": (lambda: model.predict(x, verbose=0), min(calls, SLOW_LATENCY_CALLS)),
+        "model(x)": (lambda: np.asarray(model(x, training=False)), calls),
+        "model.predict_on_batch(x)": (lambda: model.predict_on_batch(x), calls),
+        "tfk.Predictor(model)(x)": (lambda: predictor(x), calls),
+        "tfk.Predictor(model)(path to the JPEG)": (lambda: predictor(path), calls),
+    }
+    best: dict[str, float] = {}
+    for name, (run, _) in ways.items():   # warm-up: tracing, first-call setup
+        run()
+        run()
+    for _ in range(rounds):
+        for name, (run, n) in ways.items():
+            start = time.perf_counter()
+            for _ in range(n):
+                run()
+            ms = (time.perf_counter() - start) / n * 1000
+            best[name] = min(ms, best.get(name, ms))
+    table = pd.DataFrame([{"one image": name, "ms/call": round(ms, 3)}
+                          for name, ms in best.items()])
+    table["model.predict / this"] = (table["ms/call"].iloc[0] / table["ms/call"]).round(1)
+    return table

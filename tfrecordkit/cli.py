@@ -220,6 +220,8 @@ def _bench_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, default=32, metavar="N")
     p.add_argument("--image-size", type=int, default=128, metavar="N")
     p.add_argument("--images", type=int, default=3000, metavar="N", help="images timed per loader")
+    p.add_argument("--model", metavar="MODEL", help="measure prediction instead: PATH is a folder "
+                   "of images, MODEL a saved Keras model, or 'small-cnn' for the benchmarks' own")
     p.set_defaults(run=_run_bench)
 
 
@@ -233,9 +235,65 @@ def _run_bench(args) -> int:
             raise OptionError(f"`--{name.replace('_', '-')}` must be a positive integer; "
                               f"received {getattr(args, name)}.")
     warnings.filterwarnings("ignore", message=".*PyDataset.*")
+    if args.model:
+        return _run_predict_bench(args)
     table = bench(args.path, batch_size=args.batch_size, image_size=args.image_size,
                   images=args.images)
     print(table.to_string(index=False))
+    return EXIT_OK
+
+
+def _predict_parser(sub) -> None:
+    p = sub.add_parser("predict", help="predict images with a saved Keras model into a table",
+                       description="Predict every image of SOURCE (a dataset directory, a folder "
+                                   "of images, a CSV/Parquet table of image paths, an image file "
+                                   "or a glob) with a saved model; write one row per image.")
+    p.add_argument("model", help="a saved Keras model (.keras, .h5) or SavedModel directory")
+    p.add_argument("source", help="a dataset directory, a folder of images, a CSV/Parquet "
+                                  "table of image paths, an image file or a glob")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.csv",
+                   help="the table to write: .csv, or .parquet")
+    p.add_argument("--images", metavar="DIR", help="folder a table's image paths are relative to")
+    p.add_argument("--image-column", metavar="COL",
+                   help="a table's image path column (default: the first)")
+    p.add_argument("--split", metavar="NAME", help="the split of a dataset directory to predict")
+    p.add_argument("--batch-size", type=int, default=32, metavar="N")
+    p.add_argument("--image-size", metavar="128|128x96", help="default: the model's input size")
+    p.add_argument("--resize-mode", choices=RESIZE_MODES, default="stretch")
+    p.add_argument("--crop", choices=("center",),
+                   help="predict the central part, as read(crop=...) gives for evaluation")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or log lines")
+    p.set_defaults(run=_run_predict)
+
+
+def _run_predict(args) -> int:
+    from .predict import predict
+
+    suffix = os.path.splitext(args.output)[1].lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise OptionError(f"`--output` must end in .csv or .parquet; received {args.output!r}.")
+    table = predict(args.model, args.source, images=args.images, image_column=args.image_column,
+                    split=args.split, batch_size=args.batch_size, image_size=args.image_size,
+                    resize_mode=args.resize_mode, crop=args.crop, verbose=0 if args.quiet else 1)
+    if suffix == ".csv":
+        table.to_csv(args.output, index=False)
+    else:
+        table.to_parquet(args.output, index=False)
+    print(args.output)
+    return EXIT_OK
+
+
+def _run_predict_bench(args) -> int:
+    from .bench import folder_images, predict_folder_compare, predictor_latency, small_cnn
+    from .predict import _load_model
+
+    if not storage.isdir(args.path) or not folder_images(args.path):
+        raise OptionError(f"`bench --model` predicts a folder of images; {args.path!r} holds none.")
+    model = small_cnn(args.image_size) if args.model == "small-cnn" else _load_model(args.model)
+    print(predict_folder_compare(model, args.path, batch_size=args.batch_size,
+                                 image_size=args.image_size).to_string(index=False))
+    print(predictor_latency(model, folder_images(args.path)[0],
+                            image_size=args.image_size).to_string(index=False))
     return EXIT_OK
 
 
@@ -250,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     _verify_parser(sub)
     _index_parser(sub)
     _bench_parser(sub)
+    _predict_parser(sub)
     return parser
 
 
