@@ -251,6 +251,16 @@ def test_unreadable_images_get_an_error_and_the_rest_are_predicted(folder, caplo
     assert "2 of 26 images could not be read or decoded" in caplog.text
 
 
+def test_a_fifo_in_a_folder_is_an_error_row_not_a_hang(folder):
+    import os
+
+    os.mkfifo(folder / "Red" / "pipe.jpg")   # tf.io.read_file would block on it forever
+    table = tfk.predict(tiny_model(3, size=SIZE), folder).set_index("id")
+    assert len(table) == 25
+    assert table.loc["Red/pipe.jpg", "error"] == "cannot be read: is a FIFO (named pipe), not a regular image file"
+    assert table.drop(index="Red/pipe.jpg")["error"].isna().all()
+
+
 def test_missing_and_bad_table_rows_get_an_error(tmp_path, table):
     frame, images = table
     csv = tmp_path / "new.csv"

@@ -357,6 +357,12 @@ def _file_dataset(files: _Files, opts: ReadOptions, size: tuple[int, int]):
     import tensorflow as tf
 
     decode = image_decoder(opts, size)
+    for i, path in enumerate(files.paths):
+        if path and i not in files.problems:
+            try:   # a FIFO or device would block tf.io.read_file forever: a stat refuses it
+                storage.require_regular_file(path, "image file")
+            except OSError as e:
+                files.problems[i] = f"cannot be read: {e.strerror}"
     rows = [i for i, p in enumerate(files.paths) if p and i not in files.problems]
 
     def load(row, path):
