@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 from dataclasses import replace
 from typing import Any, Sequence
 
 from . import storage
 from .errors import DatasetError, OptionError
 from .manifest import Manifest, load_manifest
-from .options import DEFAULT_BATCH_SIZE, ReadOptions
+from .options import (DEFAULT_BATCH_SIZE, DEFAULT_CROP_AREA, DEFAULT_CROP_ASPECT,
+                      DEFAULT_CROP_FRACTION, ReadOptions)
 from .preprocess import encoded_batch_decoder, image_decoder, raw_batch_decoder
 from .schema import CLASS, FLOAT, INT, MULTI_LABEL, TARGET
 
@@ -272,6 +274,23 @@ def _label_transform(manifest: Manifest, labels: list[str], opts: ReadOptions):
     return transform
 
 
+def _keyed(ds, opts: ReadOptions):
+    """(serialized, key) for each record, key = int64 [epoch, index in the epoch's order]:
+    what an image's random crop and flip are drawn from (preprocess.image_seed).
+
+    PROVISIONAL: every record is in epoch 0 and its index counts on across repeats, so
+    each repeat still draws anew; the exact (epoch, index) comes with resumable reading.
+    """
+    import tensorflow as tf
+
+    return ds.enumerate().map(lambda i, record: (record, tf.stack([tf.constant(0, tf.int64), i])))
+
+
+def _augment_seed(opts: ReadOptions) -> int:
+    """The seed of the random crops and flips: `seed`, else one drawn for this read."""
+    return opts.seed if opts.seed is not None else random.SystemRandom().getrandbits(63)
+
+
 def build(manifest: Manifest, opts: ReadOptions, *, labels: Sequence[str], ids: bool = False,
           images: bool = True, ordered: bool = False):
     """The tf.data pipeline for a loaded manifest; `read` and `predict` share it.
@@ -300,14 +319,18 @@ def build(manifest: Manifest, opts: ReadOptions, *, labels: Sequence[str], ids: 
                         reshuffle_each_iteration=True)
     if opts.repeat:
         ds = ds.repeat(None if opts.repeat is True else int(opts.repeat))
+    keyed = images and opts.random_augment
+    seed = _augment_seed(opts) if keyed else 0
+    if keyed:
+        ds = _keyed(ds, opts)
     chunk = opts.batch_size or _UNBATCHED_CHUNK
     raw_size = _raw_size(manifest) if images else None
     batch_decode = None
     if images and opts.batch_size is not None:
         if raw_size is not None:
-            batch_decode = raw_batch_decoder(opts, raw_size, size)
+            batch_decode = raw_batch_decoder(opts, raw_size, size, seed)
         elif opts.on_corrupt != "skip":   # skipping drops single images: element by element
-            batch_decode = encoded_batch_decoder(opts, size)
+            batch_decode = encoded_batch_decoder(opts, size, seed)
     whole_batches = batch_decode is not None
     ds = ds.batch(chunk, drop_remainder=bool(whole_batches and opts.drop_remainder),
                   num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -315,13 +338,15 @@ def build(manifest: Manifest, opts: ReadOptions, *, labels: Sequence[str], ids: 
     to_labels = _label_transform(manifest, labels, opts) if labels else None
     id_key = manifest.schema.id_column
 
-    def parse(serialized):
+    def parse(serialized, key=None):
         parsed = tf.io.parse_example(serialized, spec)
         parts = []
         if ids:
             parts.append(parsed[id_key])
         if images:
             encoded = (parsed["image/encoded"], parsed["image/height"], parsed["image/width"])
+            if keyed:
+                encoded += (key,)
             parts.append(batch_decode(*encoded) if batch_decode else encoded)
         if to_labels is not None:
             parts.append(to_labels(parsed))
@@ -329,7 +354,7 @@ def build(manifest: Manifest, opts: ReadOptions, *, labels: Sequence[str], ids: 
 
     ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     if images and not whole_batches:
-        decode = image_decoder(opts, size)
+        decode = image_decoder(opts, size, seed)
         slot = 1 if ids else 0
 
         def decode_element(*parts):
@@ -382,7 +407,10 @@ def read(path: str | os.PathLike, *, split: str | None = None, batch_size: int |
          cache: bool | str = False, drop_remainder: bool = False, on_corrupt: str = "raise",
          input_context: Any = None, num_workers: int | None = None,
          worker_index: int | None = None, service: str | None = None,
-         service_job_name: str | None = None):
+         service_job_name: str | None = None, crop: str | None = None,
+         crop_area: tuple[float, float] = DEFAULT_CROP_AREA,
+         crop_aspect: tuple[float, float] = DEFAULT_CROP_ASPECT,
+         crop_fraction: float = DEFAULT_CROP_FRACTION, flip: bool = False):
     """A `tf.data.Dataset` of ``(images, labels)`` batches from a dataset directory.
 
     Args:
@@ -426,10 +454,22 @@ def read(path: str | os.PathLike, *, split: str | None = None, batch_size: int |
             shard files must be readable at the same path by every service worker.
         service_job_name: a job name shared by several trainers, which then split one
             stream of records between them.
+        crop: None (default), "random" or "center". "random": a random-resized crop per
+            image and epoch (Inception style), then resized to `image_size`; "center": the
+            central `crop_fraction` of each image (evaluate a model trained on random crops
+            with it). A JPEG decodes only the crop window, at reduced DCT scale when the
+            window is at least twice the target size.
+        crop_area: (low, high) fraction of the image's area a random crop covers.
+        crop_aspect: (low, high) width/height ratio of a random crop (drawn log-uniformly).
+        crop_fraction: the central fraction of height and width `crop="center"` keeps.
+        flip: mirror images left-right at random. Crops and flips are drawn per image and
+            epoch from `seed` (and the record's place in the epoch), so they repeat with
+            the same seed and differ between epochs.
 
     Example:
         >>> train = tfk.read("out/train", batch_size=64, image_size=128, seed=0)
         >>> model.fit(train, validation_data=tfk.read("out/val", shuffle=False), epochs=5)
+        >>> augmented = tfk.read("out/train", image_size=224, crop="random", flip=True, seed=0)
         >>> strategy.distribute_datasets_from_function(lambda ctx: tfk.read(
         ...     "out/train", input_context=ctx, batch_size=ctx.get_per_replica_batch_size(256)))
     """
@@ -446,7 +486,9 @@ def read(path: str | os.PathLike, *, split: str | None = None, batch_size: int |
                               f"input_context={input_context!r}.") from None
     opts = ReadOptions(batch_size, image_size, label_mode, shuffle, repeat, seed, dtype,
                        channels, resize_mode, shuffle_buffer, cache, drop_remainder, on_corrupt,
-                       num_workers, worker_index, service, service_job_name)
+                       num_workers, worker_index, service, service_job_name, crop=crop,
+                       crop_area=crop_area, crop_aspect=crop_aspect, crop_fraction=crop_fraction,
+                       flip=flip)
     manifest = _load(path, split)
     return build(manifest, opts, labels=_label_names(manifest, label))
 
