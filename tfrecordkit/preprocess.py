@@ -12,7 +12,6 @@ importing this module stays cheap.
 """
 from __future__ import annotations
 
-
 from .options import ReadOptions
 
 # Random-resized crop: windows drawn before falling back to a central crop (as TF's
@@ -93,10 +92,10 @@ def crop_window(opts: ReadOptions, shape, key=None, seed: int = 0):
     as TF's Inception and ResNet pipelines draw it (width/height ratio uniform in
     `crop_aspect`, then the height uniform between those of the smallest and largest area
     in `crop_area`, so with the default range a crop averages about 0.4 of the image where
-    torchvision's uniform area averages 0.54; up to `CROP_ATTEMPTS` tries); when no try
-    fits, the op returns the whole image and, as TF's
-    ImageNet pipeline and torchvision do, the central crop of the largest window whose
-    aspect is in the range is taken instead (the whole image when its own aspect is).
+    torchvision's uniform area averages 0.54; up to `CROP_ATTEMPTS` tries). When no try
+    fits, the op returns the whole image; then, as TF's ImageNet pipeline and torchvision
+    do, the central crop of the largest window whose aspect is in the range is taken
+    instead (the whole image when its own aspect is).
     The op does in one kernel what about forty scalar ops cost 0.1 ms per image to do.
     """
     import tensorflow as tf
