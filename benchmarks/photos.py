@@ -31,7 +31,8 @@ def sources() -> dict[str, np.ndarray]:
     return photos
 
 
-def make(out: str, count: int, seed: int = 0) -> list[str]:
+def make(out: str, count: int, seed: int = 0,
+         size_range: tuple[int, int] = SIZE_RANGE) -> list[str]:
     """Writes `count` photos as OUT/<source>/<n>.jpg and returns their paths."""
     rng = np.random.default_rng(seed)
     photos = sources()
@@ -41,11 +42,11 @@ def make(out: str, count: int, seed: int = 0) -> list[str]:
         name = names[i % len(names)]
         photo = photos[name]
         h, w = photo.shape[:2]
-        crop_h = int(rng.integers(min(h, SIZE_RANGE[0]) // 2, h + 1))
-        crop_w = int(rng.integers(min(w, SIZE_RANGE[0]) // 2, w + 1))
+        crop_h = int(rng.integers(min(h, size_range[0]) // 2, h + 1))
+        crop_w = int(rng.integers(min(w, size_range[0]) // 2, w + 1))
         top, left = int(rng.integers(0, h - crop_h + 1)), int(rng.integers(0, w - crop_w + 1))
         image = Image.fromarray(photo[top:top + crop_h, left:left + crop_w])
-        out_h, out_w = (int(v) for v in rng.integers(*SIZE_RANGE, size=2))
+        out_h, out_w = (int(v) for v in rng.integers(*size_range, size=2))
         image = image.resize((out_w, out_h), Image.Resampling.BILINEAR)
         if rng.random() < 0.5:
             image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)

@@ -6,9 +6,13 @@ Makes `--photos` real photographs of a few hundred pixels (benchmarks/photos.py)
 - write: the single-threaded loop (benchmarks/loop_writer.py) against
   `tfrecordkit convert --jobs 1` and `--jobs N`, each a whole process resizing to
   128x128 JPEG, with the peak memory of its process tree;
-- read: float32 128x128 batches of 32 from (a) a PyDataset with PIL, (b)
-  image_dataset_from_directory, (c) tf.data over the files, (d) tfk.read on JPEG shards
-  of the photos as they are, (e) tfk.read on raw shards pre-resized to 128x128.
+- read: float32 128x128 batches of 32 from `--read-photos` photos of 256x256 px: (a) a
+  PyDataset with PIL, (b) image_dataset_from_directory, (c) tf.data over the files,
+  (c2) a hand-tuned tf.data pipeline over the JPEG shards (parse_single_example,
+  decode_jpeg at DCT scale 1/2, resize, batch), (d) tfk.read on JPEG shards of the
+  photos as they are, (d2) JPEG and (e) raw shards pre-resized to 128x128;
+- crop: random-resized crops + flips to 224x224 of `--crop-photos` photos of 512x512 px
+  in JPEG shards: decode whole then crop (tf.data) against tfk.read(crop="random", flip=True);
 - predict: tfk.predict over the JPEG shards against model.predict on a PIL PyDataset.
 Each write and read measurement runs `--rounds` times, the contenders taking turns, and
 the best of each counts. Ratios within one run are the result; absolute numbers on shared
@@ -94,11 +98,64 @@ def write_benchmark(photos: str, work: str, count: int, rounds: int):
     return table
 
 
+def _photos_and_shards(work: str, count: int, side: int, datasets: dict) -> dict[str, str]:
+    """`count` photos of side x side px, and their shards written with each dataset's
+    options (made once; kept in `work` for the next run)."""
+    import photos as photo_maker
+    import tfrecordkit as tfk
+
+    folder = os.path.join(work, f"photos{side}-{count}")
+    if not os.path.isdir(folder):
+        photo_maker.make(folder, count, size_range=(side, side + 1))
+    paths = {"photos": folder}
+    for name, options in datasets.items():
+        paths[name] = os.path.join(work, f"shards{side}-{count}-{name}")
+        if not os.path.exists(os.path.join(paths[name], "dataset.json")):
+            shutil.rmtree(paths[name], ignore_errors=True)
+            tfk.convert(folder, paths[name], progress=False, **options)
+    return paths
+
+
+def read_benchmark(args) -> dict[str, str]:
+    """Read rows: the plain loaders, the hand-tuned pipeline and tfk.read on 256 px photos."""
+    import tensorflow as tf
+
+    from tfrecordkit.bench import bench
+
+    paths = _photos_and_shards(args.work, args.read_photos, 256, {
+        "keep": {}, "jpeg128": {"image_size": 128, "image_format": "jpeg"},
+        "raw128": {"image_size": 128, "image_format": "raw"}})
+    print(f"read, float32 128x128 batches of 32 from {args.read_photos} photos of 256x256 px, "
+          f"{args.read_images} images each, best of {args.rounds} (TensorFlow {tf.__version__}):")
+    more = {"(d2) tfk.read, JPEG shards pre-resized to 128": paths["jpeg128"],
+            "(e) tfk.read, raw shards pre-resized to 128": paths["raw128"]}
+    table = bench(paths["keep"], more=more, images=args.read_images, rounds=args.rounds)
+    table["loader"] = table["loader"].str.replace("(d) tfk.read, jpeg shards",
+                                                  "(d) tfk.read, JPEG shards of the photos as they are")
+    print(table.to_string(index=False), "\n", flush=True)
+    return paths
+
+
+def crop_benchmark(args) -> None:
+    """Random-resized crops + flips of 512 px JPEG shards to 224 px."""
+    from tfrecordkit.bench import crop_bench
+
+    paths = _photos_and_shards(args.work, args.crop_photos, 512, {"keep": {}})
+    print(f"random-resized crop + flip to float32 224x224 batches of 32 from {args.crop_photos} "
+          f"photos of 512x512 px in JPEG shards, best of {args.rounds}:")
+    print(crop_bench(paths["keep"], images=args.crop_photos, rounds=args.rounds)
+          .to_string(index=False), "\n", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=6000)
     parser.add_argument("--work", default=os.path.join("/tmp", "tfk-bench"))
-    parser.add_argument("--read-images", type=int, default=6000)
+    parser.add_argument("--read-images", type=int, default=3000)
+    parser.add_argument("--read-photos", type=int, default=3000,
+                        help="photos of 256 px for the read benchmark")
+    parser.add_argument("--crop-photos", type=int, default=1500,
+                        help="photos of 512 px for the random-crop benchmark")
     parser.add_argument("--rounds", type=int, default=3,
                         help="each measurement this many times, taking turns; the best counts")
     parser.add_argument("--skip-write", action="store_true")
@@ -119,27 +176,8 @@ def main() -> None:
         print(write_benchmark(photos, args.work, args.photos, args.rounds).to_string(index=False),
               "\n", flush=True)
 
-    import tfrecordkit as tfk
-    from tfrecordkit.bench import bench
-
-    datasets = {"keep": {}, "jpeg128": {"image_size": 128, "image_format": "jpeg"},
-                "raw128": {"image_size": 128, "image_format": "raw"}}
-    paths = {}
-    for name, options in datasets.items():
-        paths[name] = os.path.join(args.work, f"shards-{name}")
-        if not os.path.exists(os.path.join(paths[name], "dataset.json")):
-            shutil.rmtree(paths[name], ignore_errors=True)
-            tfk.convert(photos, paths[name], progress=False, **options)
-    import tensorflow as tf
-
-    print(f"read, float32 128x128 batches of 32, {args.read_images} images each, best of "
-          f"{args.rounds} (TensorFlow {tf.__version__}):")
-    more = {"(d2) tfk.read, JPEG shards pre-resized to 128": paths["jpeg128"],
-            "(e) tfk.read, raw shards pre-resized to 128": paths["raw128"]}
-    table = bench(paths["keep"], more=more, images=args.read_images, rounds=args.rounds)
-    table["loader"] = table["loader"].str.replace("(d) tfk.read, jpeg shards",
-                                                  "(d) tfk.read, JPEG shards of the photos as they are")
-    print(table.to_string(index=False), "\n", flush=True)
+    paths = read_benchmark(args)
+    crop_benchmark(args)
 
     import keras
 
@@ -151,7 +189,7 @@ def main() -> None:
                               keras.layers.Conv2D(32, 3, strides=2, activation="relu"),
                               keras.layers.GlobalAveragePooling2D(),
                               keras.layers.Dense(9, activation="softmax")])
-    print(f"predict, a small CNN over all {args.photos} photos at 128x128:")
+    print(f"predict, a small CNN over all {args.read_photos} photos of 256 px at 128x128:")
     print(predict_compare(model, paths["keep"]).to_string(index=False))
 
 

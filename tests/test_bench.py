@@ -1,7 +1,7 @@
 import numpy as np
 
 import tfrecordkit as tfk
-from tfrecordkit.bench import bench, predict_compare, source_files
+from tfrecordkit.bench import bench, crop_bench, predict_compare, source_files
 from tfrecordkit.cli import main
 
 
@@ -16,7 +16,9 @@ def test_bench_runs_every_loader_on_the_same_images(tmp_path, folder, capsys):
     tfk.write_folder(folder, raw, image_size=8, image_format="raw", progress=False)
     table = bench(out, batch_size=4, image_size=8, images=8, more={"(e) raw": raw})
     assert table["loader"].tolist() == ["(a) PyDataset + PIL", "(b) image_dataset_from_directory",
-                                        "(c) tf.data over files", "(d) tfk.read, png shards",
+                                        "(c) tf.data over files",
+                                        "(c2) hand-tuned tf.data over the shards",
+                                        "(d) tfk.read, png shards",
                                         "(e) raw"]
     assert (table["images"] == 8).all() and (table["images/s"] > 0).all()
     assert table["vs first"].iloc[0] == 1.0
@@ -52,3 +54,22 @@ def test_predict_folder_compare_and_latency(tmp_path, folder):
     assert (latency["ms/call"] > 0).all()
     (tmp_path / "empty").mkdir()
     assert main(["bench", str(tmp_path / "empty"), "--model", "small-cnn"]) == 2
+
+
+def test_crop_bench_times_both_crop_pipelines(tmp_path):
+    import io
+
+    from PIL import Image
+
+    root = tmp_path / "jpegs"
+    for i in range(6):
+        (root / "a").mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        Image.fromarray(np.full((40, 48, 3), i * 40, np.uint8)).save(buffer, "JPEG")
+        (root / "a" / f"{i}.jpg").write_bytes(buffer.getvalue())
+    out = tmp_path / "out"
+    tfk.write_folder(root, out, progress=False)
+    table = crop_bench(out, batch_size=2, image_size=16, images=4, rounds=1)
+    assert table["loader"].tolist() == ["decode, then random crop + flip (tf.data)",
+                                        'tfk.read(crop="random", flip=True)']
+    assert (table["images"] == 4).all() and (table["images/s"] > 0).all()

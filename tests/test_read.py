@@ -106,3 +106,48 @@ def test_errors(dataset, tmp_path):
         tfk.read(out, split="train", batch_size=0)
     with pytest.raises(DatasetError, match=r"'.*nowhere' does not exist \(no such file or directory\)"):
         tfk.read(tmp_path / "nowhere")
+
+
+def test_random_crops_and_flips_repeat_with_the_seed_and_change_each_epoch(dataset):
+    out, _, _ = dataset      # JPEGs and PNGs of two sizes
+
+    def epochs(**kwargs):
+        ds = tfk.read(out, split="val", batch_size=6, image_size=(10, 12), repeat=2, seed=3,
+                      crop="random", flip=True, label="colour", **kwargs)
+        assert ds.element_spec[0].shape.as_list() == [None, 10, 12, 3]
+        return [(x.numpy(), y.numpy()) for x, y in ds]
+
+    first, again = epochs(), epochs()
+    assert len(first) == 4        # 12 records, two epochs of two batches
+    for (x1, y1), (x2, y2) in zip(first, again):
+        assert np.array_equal(x1, x2) and np.array_equal(y1, y2)
+    # in record order, the same records come round again in epoch 2, cropped anew
+    ordered = epochs(shuffle=False)
+    for (x1, y1), (x2, y2) in zip(ordered[:2], ordered[2:]):
+        assert np.array_equal(y1, y2)
+        assert not any(np.array_equal(a, b) for a, b in zip(x1, x2))
+    other = tfk.read(out, split="val", batch_size=6, image_size=(10, 12), seed=3, crop="random",
+                     flip=True, label=False, shuffle=False)
+    assert np.array_equal(next(iter(other)).numpy(), ordered[0][0])
+    other = tfk.read(out, split="val", batch_size=6, image_size=(10, 12), seed=4, crop="random",
+                     flip=True, label=False, shuffle=False)
+    assert not np.array_equal(next(iter(other)).numpy(), ordered[0][0])
+    uint8 = epochs(dtype="uint8", on_corrupt="skip")
+    assert uint8[0][0].dtype == np.uint8 and len(uint8) == 4
+
+
+def test_crops_on_raw_shards(tmp_path, folder):
+    raw = tmp_path / "raw"
+    tfk.write_folder(folder, raw, image_size=16, image_format="raw", seed=0, progress=False)
+    plain = next(iter(tfk.read(raw, batch_size=24, shuffle=False, label=False))).numpy()
+    ds = tfk.read(raw, batch_size=24, shuffle=False, crop="random", flip=True, seed=0,
+                  image_size=8, label=False)
+    assert ds.element_spec.shape.as_list() == [None, 8, 8, 3]
+    crops = next(iter(ds)).numpy()
+    assert crops.shape == (24, 8, 8, 3) and not np.array_equal(crops, plain[:, ::2, ::2])
+    again = next(iter(tfk.read(raw, batch_size=24, shuffle=False, crop="random", flip=True,
+                               seed=0, image_size=8, label=False))).numpy()
+    assert np.array_equal(crops, again)
+    center = next(iter(tfk.read(raw, batch_size=24, shuffle=False, crop="center",
+                                crop_fraction=0.5, dtype="uint8", label=False))).numpy()
+    assert center.shape == (24, 16, 16, 3)    # the central 8 x 8, resized to the stored size

@@ -21,6 +21,7 @@ DEFAULT_BATCH_SIZE = 32
 DEFAULT_IMAGE_SIZE = 128
 DEFAULT_IMAGES = 3000
 DEFAULT_ROUNDS = 3
+DEFAULT_CROP_SIZE = 224   # the ImageNet training size, for the random-crop comparison
 WARMUP_BATCHES = 16   # past the start-up: filling the shuffle buffer, tf.data autotuning
 
 
@@ -129,6 +130,76 @@ def tf_data_files(files: list[str], labels: list[int], batch_size: int, size: in
              .prefetch(tf.data.AUTOTUNE)
 
 
+def hand_tuned(path: str | os.PathLike, batch_size: int, size: int):
+    """(c2) The tf.data pipeline a practised user writes over the same shards, knowing the
+    data: parse_single_example, decode (a JPEG at the DCT scale the stored size allows),
+    resize, batch; records shuffled and every step in parallel."""
+    import tensorflow as tf
+
+    manifest = load_manifest(path)
+    label = manifest.schema.labels[0] if manifest.schema.labels else None
+    stored = manifest.image.get("size")
+    ratio = max([r for r in (1, 2, 4, 8) if stored and min(stored) // size >= r] or [1])
+    jpeg = manifest.image.get("format") == "jpeg"
+    spec = {"image/encoded": tf.io.FixedLenFeature([], tf.string)}
+    if label:
+        spec[label] = tf.io.FixedLenFeature([], tf.int64)
+
+    def load(record):
+        parsed = tf.io.parse_single_example(record, spec)
+        image = (tf.io.decode_jpeg(parsed["image/encoded"], channels=3, ratio=ratio) if jpeg else
+                 tf.io.decode_image(parsed["image/encoded"], channels=3, expand_animations=False))
+        return tf.image.resize(image, (size, size)) / 255.0, parsed[label] if label else 0
+
+    ds = tf.data.TFRecordDataset(manifest.files, num_parallel_reads=tf.data.AUTOTUNE)
+    return ds.shuffle(1024).repeat().map(load, num_parallel_calls=tf.data.AUTOTUNE) \
+             .batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def decode_then_crop(path: str | os.PathLike, batch_size: int, size: int):
+    """The augmenting pipeline a tf.data user writes: decode each JPEG whole, then a random
+    crop (Inception's, tf.image.sample_distorted_bounding_box), resize and random flip."""
+    import tensorflow as tf
+
+    manifest = load_manifest(path)
+    spec = {"image/encoded": tf.io.FixedLenFeature([], tf.string)}
+
+    def load(record):
+        image = tf.io.decode_jpeg(tf.io.parse_single_example(record, spec)["image/encoded"],
+                                  channels=3)
+        begin, box, _ = tf.image.sample_distorted_bounding_box(
+            tf.shape(image), tf.constant([[[0.0, 0.0, 1.0, 1.0]]]), min_object_covered=0.08,
+            aspect_ratio_range=(3 / 4, 4 / 3), area_range=(0.08, 1.0), max_attempts=10)
+        image = tf.image.resize(tf.slice(image, begin, box), (size, size))
+        return tf.image.random_flip_left_right(image) / 255.0
+
+    ds = tf.data.TFRecordDataset(manifest.files, num_parallel_reads=tf.data.AUTOTUNE)
+    return ds.shuffle(1024).repeat().map(load, num_parallel_calls=tf.data.AUTOTUNE) \
+             .batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def crop_bench(path: str | os.PathLike, *, batch_size: int = DEFAULT_BATCH_SIZE,
+               image_size: int = DEFAULT_CROP_SIZE, images: int = DEFAULT_IMAGES,
+               rounds: int = DEFAULT_ROUNDS) -> pd.DataFrame:
+    """Random-resized crops and flips of JPEG shards to `image_size`: decoding each image
+    whole and then cropping, against `tfk.read(crop="random", flip=True)`, which decodes
+    only the crop window (at reduced DCT scale where the window allows).
+
+    Example:
+        >>> tfk.bench.crop_bench("photos512_tfr", image_size=224)
+    """
+    from .read import read
+
+    manifest = load_manifest(path)
+    loaders = {
+        "decode, then random crop + flip (tf.data)": lambda: decode_then_crop(path, batch_size, image_size),
+        'tfk.read(crop="random", flip=True)': lambda: read(
+            path, batch_size=batch_size, image_size=image_size, repeat=True, crop="random",
+            flip=True, label=False),
+    }
+    return compare(loaders, min(images, manifest.records), batch_size, rounds)
+
+
 def tfk_read(path: str | os.PathLike, batch_size: int, size: int | None):
     """(d)/(e) `tfrecordkit.read` on shards."""
     from .read import read
@@ -179,6 +250,8 @@ def bench(path: str | os.PathLike, *, batch_size: int = DEFAULT_BATCH_SIZE,
         if folder:
             loaders["(b) image_dataset_from_directory"] = lambda: keras_from_directory(folder, batch_size, image_size)
         loaders["(c) tf.data over files"] = lambda: tf_data_files(files, labels, batch_size, image_size)
+    if manifest.image.get("format") != "raw":
+        loaders["(c2) hand-tuned tf.data over the shards"] = lambda: hand_tuned(path, batch_size, image_size)
     fmt = manifest.image.get("format") or "mixed"
     loaders[f"(d) tfk.read, {fmt} shards"] = lambda: tfk_read(path, batch_size, image_size)
     for name, other in (more or {}).items():

@@ -222,6 +222,9 @@ def _bench_parser(sub) -> None:
     p.add_argument("--images", type=int, default=3000, metavar="N", help="images timed per loader")
     p.add_argument("--model", metavar="MODEL", help="measure prediction instead: PATH is a folder "
                    "of images, MODEL a saved Keras model, or 'small-cnn' for the benchmarks' own")
+    p.add_argument("--crop", action="store_true",
+                   help='also time random crops and flips to 224 px: decode-then-crop tf.data '
+                        'against tfk.read(crop="random", flip=True) (JPEG shards)')
     p.set_defaults(run=_run_bench)
 
 
@@ -240,6 +243,11 @@ def _run_bench(args) -> int:
     table = bench(args.path, batch_size=args.batch_size, image_size=args.image_size,
                   images=args.images)
     print(table.to_string(index=False))
+    if args.crop:
+        from .bench import crop_bench
+
+        print(crop_bench(args.path, batch_size=args.batch_size, images=args.images)
+              .to_string(index=False))
     return EXIT_OK
 
 

@@ -363,8 +363,28 @@ DEFAULT_BATCH_SIZE = 32
 LABEL_MODES = ("int", "categorical")
 DTYPES = ("float32", "uint8")
 ON_CORRUPT = ("raise", "skip")
+CROPS = ("random", "center")
+# Inception-style random-resized crops, as in TF's ImageNet input pipeline and torchvision.
+DEFAULT_CROP_AREA = (0.08, 1.0)
+DEFAULT_CROP_ASPECT = (3 / 4, 4 / 3)
+# The central 87.5% of an image: how ImageNet models trained on random crops are evaluated.
+DEFAULT_CROP_FRACTION = 0.875
 # `service` without a protocol: TF's default protocol is grpc.
 _HOST_PORT = re.compile(r"^[^\s/:]+:\d+$")
+
+
+def _range(name: str, value: Any, what: str, upper: float | None = None) -> tuple[float, float]:
+    """A (low, high) pair of positive numbers with low <= high (<= upper)."""
+    bound = f" and at most {upper:g}" if upper is not None else ""
+    expected = f"a pair (low, high) of {what}, above 0{bound}, with low <= high"
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
+        raise _fail(name, expected, value)
+    low, high = value
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v) for v in value):
+        raise _fail(name, expected, value)
+    if not 0 < low <= high or (upper is not None and high > upper) or math.isinf(high):
+        raise _fail(name, expected, value)
+    return float(low), float(high)
 
 
 @dataclass(frozen=True)
@@ -388,6 +408,11 @@ class ReadOptions:
     worker_index: int | None = None
     service: str | None = None
     service_job_name: str | None = None
+    crop: str | None = None
+    crop_area: tuple[float, float] = DEFAULT_CROP_AREA
+    crop_aspect: tuple[float, float] = DEFAULT_CROP_ASPECT
+    crop_fraction: float = DEFAULT_CROP_FRACTION
+    flip: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_size", parse_image_size(self.image_size))
@@ -415,6 +440,28 @@ class ReadOptions:
                               f"received shuffle_buffer={self.shuffle_buffer!r}.")
         self._check_workers()
         self._check_service()
+        self._check_crop()
+
+    @property
+    def random_augment(self) -> bool:
+        """Whether images get random draws (a random crop or flip), which need a seed and
+        each record's (epoch, index) key."""
+        return self.crop == "random" or self.flip
+
+    def _check_crop(self) -> None:
+        if self.crop is not None and self.crop not in CROPS:
+            raise OptionError(f'`crop` must be one of None, "random", "center"; received crop={self.crop!r}.')
+        object.__setattr__(self, "crop_area", _range("crop_area", self.crop_area, "fractions of "
+                                                     "the image's area", upper=1.0))
+        object.__setattr__(self, "crop_aspect", _range("crop_aspect", self.crop_aspect,
+                                                       "width/height ratios"))
+        f = self.crop_fraction
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f <= 1:
+            raise _fail("crop_fraction", "a number in (0, 1], the central part kept by "
+                        'crop="center"', f)
+        object.__setattr__(self, "crop_fraction", float(f))
+        if not isinstance(self.flip, bool):
+            raise _fail("flip", "True or False", self.flip)
 
     def _check_workers(self) -> None:
         n, i = self.num_workers, self.worker_index

@@ -1,0 +1,165 @@
+"""In-graph preprocessing: crop windows, the fused JPEG crop, flips, seeds."""
+import io
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+import tfrecordkit as tfk
+from tfrecordkit.errors import OptionError
+from tfrecordkit.options import ReadOptions
+from tfrecordkit.preprocess import central_window, crop_window, image_decoder
+
+from conftest import COLOURS, make_image
+
+
+def _stored_images(out):
+    """The stored image bytes of a dataset, in record order."""
+    manifest = tfk.load_manifest(out)
+    spec = {"image/encoded": tf.io.FixedLenFeature([], tf.string)}
+    return [tf.io.parse_single_example(r, spec)["image/encoded"]
+            for r in tf.data.TFRecordDataset(manifest.files)]
+
+
+def _photo(height, width, quality=95):
+    """JPEG bytes of a smooth gradient with some texture (compresses like a photo)."""
+    y, x = np.mgrid[0:height, 0:width]
+    pixels = np.stack([x * 255 / width, y * 255 / height, (x + y) % 256], -1)
+    pixels += np.random.default_rng(0).integers(0, 20, pixels.shape)
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"crop": "middle"}, 'crop` must be one of None, "random", "center"; received crop=\'middle\''),
+    ({"crop_area": (0, 1)}, r"`crop_area` must be a pair \(low, high\) of fractions of the "
+                            r"image's area, above 0 and at most 1, with low <= high; received crop_area=\(0, 1\)"),
+    ({"crop_area": (0.5, 0.2)}, r"received crop_area=\(0.5, 0.2\)"),
+    ({"crop_area": (0.1, 1.5)}, r"at most 1, with low <= high; received crop_area=\(0.1, 1.5\)"),
+    ({"crop_area": "0.1"}, r"received crop_area='0.1'"),
+    ({"crop_aspect": (2, 1)}, r"`crop_aspect` must be a pair \(low, high\) of width/height ratios, "
+                              r"above 0, with low <= high; received crop_aspect=\(2, 1\)"),
+    ({"crop_aspect": (1, float("nan"))}, r"received crop_aspect=\(1, nan\)"),
+    ({"crop_fraction": 0}, r"`crop_fraction` must be a number in \(0, 1\], the central part kept "
+                           r'by crop="center"; received crop_fraction=0'),
+    ({"crop_fraction": 1.5}, r"received crop_fraction=1.5"),
+    ({"flip": "yes"}, r"`flip` must be True or False; received flip='yes'"),
+])
+def test_options_refuse_bad_crops(kwargs, message):
+    with pytest.raises(OptionError, match=message):
+        ReadOptions(**kwargs)
+
+
+def test_options_keep_good_crops():
+    opts = ReadOptions(crop="random", crop_area=[0.25, 1], crop_aspect=(1, 1), flip=True)
+    assert opts.crop_area == (0.25, 1.0) and opts.crop_aspect == (1.0, 1.0)
+    assert opts.random_augment and not ReadOptions(crop="center").random_augment
+    assert ReadOptions(flip=True).random_augment and ReadOptions().crop is None
+
+
+def test_center_window_is_central_crops():
+    for height, width, fraction in ((40, 36, 0.875), (7, 9, 0.5), (512, 300, 0.875), (5, 5, 1.0)):
+        image = tf.zeros([height, width, 1])
+        expected = tf.image.central_crop(image, fraction).shape[:2]
+        top, left, h, w = central_window(height, width, fraction)
+        assert (h, w) == tuple(expected) and (top, left) == ((height - h) // 2, (width - w) // 2)
+        dynamic = crop_window(ReadOptions(crop="center", crop_fraction=fraction), [height, width])
+        assert dynamic.numpy().tolist() == [top, left, h, w]
+
+
+def test_random_windows_are_inside_seeded_and_spread():
+    opts = ReadOptions(crop="random")
+    keys = [tf.constant([e, i], tf.int64) for e in range(2) for i in range(200)]
+    windows = np.array([crop_window(opts, [90, 120], k, seed=7).numpy() for k in keys])
+    top, left, h, w = windows.T
+    assert (top >= 0).all() and (left >= 0).all() and (h >= 1).all() and (w >= 1).all()
+    assert (top + h <= 90).all() and (left + w <= 120).all()
+    area = h * w / (90 * 120)
+    # TF's Inception draw: the height uniform between the smallest and largest area's, so
+    # the area averages about 0.4 (torchvision's uniform area: 0.54)
+    assert area.min() >= 0.08 - 0.01 and area.max() <= 1 and 0.3 < area.mean() < 0.6
+    assert (area > 0.7).sum() > 10 and (area < 0.2).sum() > 10
+    aspect = w / h
+    assert (aspect > 0.7).all() and (aspect < 1.4).all()          # 3/4..4/3, rounded to pixels
+    assert len({tuple(v) for v in windows}) > 350                 # (epoch, index) -> new draws
+    again = [crop_window(opts, [90, 120], k, seed=7).numpy() for k in keys[:20]]
+    assert np.array_equal(np.array(again), windows[:20])
+    other_seed = [crop_window(opts, [90, 120], k, seed=8).numpy() for k in keys[:20]]
+    assert not np.array_equal(np.array(other_seed), windows[:20])
+    exact = ReadOptions(crop="random", crop_area=(0.25, 0.25), crop_aspect=(1, 1))
+    h, w = crop_window(exact, [80, 80], keys[3], seed=1).numpy()[2:]
+    assert (h, w) == (40, 40)
+
+
+def test_random_window_falls_back_to_a_central_crop_in_the_aspect_range():
+    # a 10 x 200 strip: no window with width/height in [3/4, 4/3] covers 8% of it
+    opts = ReadOptions(crop="random")
+    window = crop_window(opts, [10, 200], tf.constant([0, 1], tf.int64), seed=0).numpy()
+    assert window.tolist() == [0, 93, 10, 13]        # 10 x round(10 * 4/3), centred
+
+
+def test_jpeg_decodes_only_the_window_like_decode_then_crop():
+    encoded = _photo(300, 400)
+    for size in ((150, 150), (40, 60)):   # DCT scale 1, then at least 2 on the window
+        opts = ReadOptions(crop="random", image_size=size)
+        decode = image_decoder(opts, size, seed=3)
+        for i in range(4):
+            key = tf.constant([0, i], tf.int64)
+            fused = decode(tf.constant(encoded), 300, 400, key).numpy()
+            window = crop_window(opts, [300, 400], key, seed=3)
+            full = tf.io.decode_jpeg(encoded, channels=3)
+            cropped = full[window[0]:window[0] + window[2], window[1]:window[1] + window[3]]
+            reference = tf.image.resize(cropped, size, antialias=True).numpy() / 255.0
+            assert fused.shape == size + (3,)
+            # the same pixels; DCT scaling and the crop's block edges move them slightly
+            assert np.abs(fused - reference).mean() < 0.02, (size, i)
+
+
+def test_center_crop_matches_central_crop_and_resize_on_png_and_raw(tmp_path):
+    folder = tmp_path / "images"
+    for i in range(6):
+        make_image(folder / "a" / f"{i}.png", COLOURS["red"], (40, 36), seed=i)
+    png, raw = tmp_path / "png", tmp_path / "raw"
+    tfk.write_folder(folder, png, seed=0, progress=False)
+    tfk.write_folder(folder, raw, image_size=(40, 36), image_format="raw", seed=0, progress=False)
+    stored = [tf.io.decode_png(e, channels=3) for e in _stored_images(png)]
+    expected = np.stack([tf.image.resize(tf.image.central_crop(im, 0.875), (20, 18),
+                                         antialias=True).numpy() / 255.0 for im in stored])
+    for out in (png, raw):
+        images = next(iter(tfk.read(out, batch_size=6, image_size=(20, 18), shuffle=False,
+                                    crop="center", label=False))).numpy()
+        np.testing.assert_allclose(images, expected, atol=1e-5)
+    # without resizing, the window itself, to the pixel
+    images = next(iter(tfk.read(png, batch_size=6, image_size=(36, 32), shuffle=False,
+                                crop="center", label=False, dtype="uint8"))).numpy()
+    assert np.array_equal(images, np.stack([tf.image.central_crop(im, 0.875).numpy()
+                                            for im in stored]))
+
+
+def test_center_crop_on_jpeg_is_close_to_central_crop_and_resize(tmp_path):
+    folder = tmp_path / "images"
+    for i in range(4):
+        (folder / "a").mkdir(parents=True, exist_ok=True)
+        (folder / "a" / f"{i}.jpg").write_bytes(_photo(96, 128))
+    out = tmp_path / "jpeg"
+    tfk.write_folder(folder, out, seed=0, progress=False)
+    expected = np.stack([tf.image.resize(tf.image.central_crop(tf.io.decode_jpeg(e, channels=3), 0.875),
+                                         (21, 28), antialias=True).numpy() / 255.0
+                         for e in _stored_images(out)])
+    images = next(iter(tfk.read(out, batch_size=4, image_size=(21, 28), shuffle=False,
+                                crop="center", label=False))).numpy()
+    assert np.abs(images - expected).mean() < 0.02
+
+
+def test_flip_mirrors_about_half_the_images():
+    encoded = tf.constant(_photo(32, 48))
+    plain = image_decoder(ReadOptions(), (32, 48))(encoded, 32, 48).numpy()
+    decode = image_decoder(ReadOptions(flip=True), (32, 48), seed=5)
+    flipped = [bool(np.array_equal(decode(encoded, 32, 48, tf.constant([0, i], tf.int64)).numpy(),
+                                   plain[:, ::-1])) for i in range(40)]
+    same = [bool(np.array_equal(decode(encoded, 32, 48, tf.constant([0, i], tf.int64)).numpy(),
+                                plain)) for i in range(40)]
+    assert all(f != s for f, s in zip(flipped, same))   # each is one or the other
+    assert 8 <= sum(flipped) <= 32
