@@ -2,7 +2,6 @@
 import ast
 import json
 import logging
-import os
 
 import numpy as np
 import pandas as pd

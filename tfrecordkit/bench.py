@@ -136,7 +136,7 @@ def hand_tuned(path: str | os.PathLike, batch_size: int, size: int):
     resize, batch; records shuffled and every step in parallel."""
     import tensorflow as tf
 
-    manifest = load_manifest(path)
+    manifest = locate(path).manifest
     label = manifest.schema.labels[0] if manifest.schema.labels else None
     stored = manifest.image.get("size")
     ratio = max([r for r in (1, 2, 4, 8) if stored and min(stored) // size >= r] or [1])
@@ -161,7 +161,7 @@ def decode_then_crop(path: str | os.PathLike, batch_size: int, size: int):
     crop (Inception's, tf.image.sample_distorted_bounding_box), resize and random flip."""
     import tensorflow as tf
 
-    manifest = load_manifest(path)
+    manifest = locate(path).manifest
     spec = {"image/encoded": tf.io.FixedLenFeature([], tf.string)}
 
     def load(record):
@@ -190,7 +190,7 @@ def crop_bench(path: str | os.PathLike, *, batch_size: int = DEFAULT_BATCH_SIZE,
     """
     from .read import read
 
-    manifest = load_manifest(path)
+    manifest = locate(path).manifest
     loaders = {
         "decode, then random crop + flip (tf.data)": lambda: decode_then_crop(path, batch_size, image_size),
         'tfk.read(crop="random", flip=True)': lambda: read(
