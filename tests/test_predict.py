@@ -1,4 +1,3 @@
-import dataclasses
 import threading
 
 import numpy as np
@@ -326,13 +325,20 @@ def test_argument_errors(folder):
 
 
 def test_center_crop_reaches_the_reader(folder):
+    import tensorflow as tf
+
     model = tiny_model(3, size=8)
-    if "crop" not in {f.name for f in dataclasses.fields(ReadOptions)}:
-        with pytest.raises(OptionError, match="needs a reader with crops"):
-            tfk.predict(model, folder, crop="center")
-        return
     cropped = tfk.predict(model, folder, crop="center")
-    assert len(cropped) == 24 and np.isfinite(class_columns(cropped).to_numpy()).all()
+    ids = cropped["id"].tolist()
+    assert len(ids) == 24
+    # The reader's centre crop: central_crop(0.875), then an antialiased resize (PNG) to 8x8.
+    images = pil_images([folder / i for i in ids]).astype("float32")
+    expected = model.predict(tf.image.resize(tf.image.central_crop(images, 0.875), (8, 8),
+                                             antialias=True).numpy(),
+                             verbose=0)
+    assert np.allclose(class_columns(cropped).to_numpy(), expected, atol=1e-4)
+    plain = tfk.predict(model, folder)
+    assert not np.allclose(class_columns(plain).to_numpy(), expected, atol=1e-4)
 
 
 # ----------------------------------------------------------------------------- Predictor

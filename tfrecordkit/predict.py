@@ -157,15 +157,8 @@ def _read_options(batch_size: int, size, resize_mode: str, crop: str | None, dty
     if crop is not None and crop not in CROPS:
         raise OptionError(f"`crop` must be None or \"center\" (the central part, as `read` "
                           f"gives for evaluation); received crop={crop!r}.")
-    kw = dict(batch_size=batch_size, image_size=size, shuffle=False, dtype=dtype,
-              channels=channels, resize_mode=resize_mode)
-    if crop is not None:   # only when asked, so builds whose reader has no crop yet still run
-        kw["crop"] = crop
-    try:
-        return ReadOptions(**kw)
-    except TypeError:
-        raise OptionError(f"`crop={crop!r}` needs a reader with crops (ReadOptions.crop), which "
-                          "this build of tfrecordkit lacks; leave crop=None.") from None
+    return ReadOptions(batch_size=batch_size, image_size=size, shuffle=False, dtype=dtype,
+                       channels=channels, resize_mode=resize_mode, crop=crop)
 
 
 def _inference(models: list[tuple[str, Any]]):
