@@ -92,7 +92,7 @@ def image_decoder(opts: ReadOptions, size):
         image.set_shape([None, None, channels])
         return image
 
-    def decode(encoded, height, width):
+    def decode(encoded, height, width, key=None):   # key: (epoch, id), for random crops
         if size is None:
             return finish(decode_any(encoded))
 
@@ -129,7 +129,7 @@ def encoded_batch_decoder(opts: ReadOptions, size: tuple[int, int]):
     out = tf.TensorSpec([size[0], size[1], opts.channels],
                         tf.uint8 if opts.dtype == "uint8" else tf.float32)
 
-    def decode_batch(encoded, height, width):
+    def decode_batch(encoded, height, width, keys=None):
         return tf.map_fn(lambda parts: decode(*parts), (encoded, height, width),
                          fn_output_signature=out)
 

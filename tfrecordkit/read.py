@@ -751,7 +751,7 @@ def build(manifest: Manifest, opts: ReadOptions, *, labels: Sequence[str], ids: 
             parts.append(parsed[id_key])
         if images:
             encoded = (parsed["image/encoded"], parsed["image/height"], parsed["image/width"])
-            parts.append(batch_decode(*encoded) if batch_decode else encoded)
+            parts.append(batch_decode(*encoded, keys) if batch_decode else encoded)
         if to_labels is not None:
             parts.append(to_labels(parsed))
         return tuple(parts)
@@ -761,8 +761,8 @@ def build(manifest: Manifest, opts: ReadOptions, *, labels: Sequence[str], ids: 
         decode = image_decoder(opts, size)
         slot = 2 if ids else 1
 
-        def decode_element(*parts):
-            return parts[:slot] + (decode(*parts[slot]),) + parts[slot + 1:]
+        def decode_element(*parts):   # parts[0]: the record's key
+            return parts[:slot] + (decode(*parts[slot], parts[0]),) + parts[slot + 1:]
 
         ds = ds.unbatch().map(decode_element, num_parallel_calls=tf.data.AUTOTUNE,
                               deterministic=deterministic)
@@ -811,17 +811,38 @@ def read(path: str | os.PathLike, *, split: str | None = None, batch_size: int |
             multi-output model); False gives images only.
         label_mode: "int" (class indices) or "categorical" (one-hot) for class labels.
             Multi-labels are always multi-hot float32, numeric targets float32.
-        shuffle: shuffle files and records (reshuffled every epoch); False keeps record order.
-        repeat: True to repeat forever, an int for that many epochs.
-        seed: makes the order reproducible run to run.
+        shuffle: shuffle files and records (a new order every epoch); False keeps record
+            order.
+        repeat: True to repeat forever, an int for that many epochs per pass. Each pass
+            over the dataset (Keras makes one per epoch) goes on from the epoch after the
+            last one handed out in full, so epochs 0, 1, 2... each get their own order.
+        seed: makes epoch e's order (files and records) a pure function of (seed, e): the
+            same on every run and machine, whatever the thread counts. With no seed every
+            epoch's order is new and nothing is promised.
+        start: (epoch, batch): begin at batch `batch` of epoch `epoch`, yielding exactly the
+            batches an uninterrupted run with the same seed and options yields from there;
+            the first pass ends with that epoch (the cardinality stays a whole epoch's, so
+            Keras sizes every later epoch right), the next pass is epoch + 1. Skipped
+            records are never parsed or decoded, and with .idx files (tfrecordkit writes
+            them) never read either: each shard opens at its record's byte offset and only
+            the one ~32 MB window holding the position is read. Without an .idx file, and
+            in gzip shards (which cannot be entered at an offset), the skipped records of
+            the shards being read are read past (not parsed). Under on_corrupt="skip" damage
+            shifts positions, so resuming there is approximate.
+        resume: a Keras `BackupAndRestore` backup directory (or the callback): start
+            where its last backup was taken (see `resume_position`), or at the beginning
+            when it holds no backup yet. Restarting the same script after a kill then
+            trains on exactly the batches the killed run had left.
         dtype: "float32" images in [0, 1], or "uint8" in [0, 255] for a model that
             rescales on the GPU.
         channels: 3 (RGB) or 1 (greyscale).
         resize_mode: "stretch", "crop" (centre crop to the aspect ratio) or "pad".
-        shuffle_buffer: records in the shuffle buffer; default about 32 MB worth (at
-            least 1024 records); files are shuffled and interleaved as well.
+        shuffle_buffer: records per shuffled window; default about 32 MB worth (at
+            least 1024 records). Files are shuffled and read 16 side by side, and each run
+            of that many records of the stream is permuted.
         cache: True to cache the serialized records in memory after the first epoch,
-            or a file path to cache on disk.
+            or a file path to cache on disk. The cache holds one fixed order (files read
+            side by side); each epoch starts it at a seeded place and permutes its windows.
         drop_remainder: drop the last partial batch.
         on_corrupt: "raise" (default) fails the epoch at a corrupt record or a missing
             shard; "skip" reads on past them and logs, per shard and epoch, how many
@@ -833,7 +854,8 @@ def read(path: str | os.PathLike, *, split: str | None = None, batch_size: int |
         num_workers, worker_index: read only the share of worker `worker_index` of
             `num_workers` (both or neither). Shard files are assigned to workers by record
             count, the same way on every worker; with fewer files than workers each worker
-            keeps every `num_workers`-th record. The cardinality is this worker's.
+            reads every file and keeps every `num_workers`-th record of the epoch's order
+            (the single reader's order, dealt out). The cardinality is this worker's.
         service: a tf.data service dispatcher, "grpc://host:port" or "host:port": parsing
             and decoding run on the service's workers, which are handed shard files
             dynamically (each record once per epoch). The cardinality is then unknown; the
@@ -844,6 +866,9 @@ def read(path: str | os.PathLike, *, split: str | None = None, batch_size: int |
     Example:
         >>> train = tfk.read("out/train", batch_size=64, image_size=128, seed=0)
         >>> model.fit(train, validation_data=tfk.read("out/val", shuffle=False), epochs=5)
+        >>> backup = keras.callbacks.BackupAndRestore("ckpt", save_freq=200)
+        >>> model.fit(tfk.read("out/train", seed=0, resume=backup), epochs=5,
+        ...           callbacks=[backup])     # killed and restarted: the same batches
         >>> strategy.distribute_datasets_from_function(lambda ctx: tfk.read(
         ...     "out/train", input_context=ctx, batch_size=ctx.get_per_replica_batch_size(256)))
     """
