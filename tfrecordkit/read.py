@@ -290,16 +290,17 @@ class _EpochClock:
                 self.next = (epoch + 1, 0)
             return np.int64(epoch), np.int64(batch)
 
-    def delivered(self, epoch) -> None:
+    def delivered(self, epoch) -> int:
         epoch = int(epoch)
         with self._lock:
             if not self.counted:
-                return
+                return 0
             if epoch != self._epoch:    # a repeating pass went on to its next epoch
                 self._epoch, self._left = epoch, self.per_epoch
             self._left -= 1
             if self._left == 0:
                 self.next = (epoch + 1, 0)
+        return 0
 
 
 def record_keys(epoch, ids):
@@ -545,8 +546,8 @@ def _delivering(ds, clock: _EpochClock):
 
     def hand_over(keys, *parts):
         epoch = tf.reshape(keys, [-1, 2])[0, 0]
-        told = tf.py_function(clock.delivered, [epoch], [])
-        with tf.control_dependencies([told] if not isinstance(told, list) else told):
+        told = tf.py_function(clock.delivered, [epoch], tf.int64)
+        with tf.control_dependencies([told]):
             parts = tf.nest.map_structure(tf.identity, parts)
         return parts[0] if len(parts) == 1 else parts
 
