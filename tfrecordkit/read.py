@@ -1,8 +1,10 @@
 """Readers: a dataset directory into a shuffled, batched, prefetched `tf.data.Dataset`.
 
 The feature spec comes from dataset.json, never from the caller. The pipeline reads files
-in parallel, shuffles records, batches the serialized records and parses each batch with
-one vectorised `tf.io.parse_example`, then decodes and resizes the images in parallel.
+in parallel in an order planned per epoch (a pure function of seed and epoch, so a run can
+resume mid-epoch: see "record stream" below), batches the serialized records and parses
+each batch with one vectorised `tf.io.parse_example`, then decodes and resizes the images
+in parallel.
 """
 from __future__ import annotations
 
