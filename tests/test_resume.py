@@ -158,6 +158,24 @@ def test_resume_position_and_option_errors(shards, tmp_path):
         tfk.read(shards / "png", start=(1, 0), seed=0, service="localhost:5000")
 
 
+def test_a_resumed_backup_records_absolute_positions(shards, tmp_path):
+    import keras
+
+    (tmp_path / "training_metadata.json").write_text(json.dumps({"epoch": 2, "batch": 3}))
+    backup = keras.callbacks.BackupAndRestore(str(tmp_path), save_freq=2)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    backup.set_model(model)
+    tfk.read(shards / "png", batch_size=4, image_size=8, seed=0, resume=backup)   # at (2, 4)
+    for step in range(4):                 # Keras counts the resumed epoch's batches from 0
+        backup.on_train_batch_end(step)
+    saved = json.loads((tmp_path / "training_metadata.json").read_text())
+    assert saved == {"epoch": 2, "batch": 7}  # batches 4..7 of epoch 2 trained: a kill resumes at 8
+    backup.on_epoch_end(2)
+    for step in range(2):
+        backup.on_train_batch_end(step)
+    assert json.loads((tmp_path / "training_metadata.json").read_text()) == {"epoch": 3, "batch": 1}
+
+
 TRAIN = textwrap.dedent('''
     import json, os, signal, sys
     import keras, tensorflow as tf
@@ -192,7 +210,7 @@ TRAIN = textwrap.dedent('''
     model = Logged(inputs, keras.layers.Dense(40)(keras.layers.Flatten()(inputs)))
     model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     backup = keras.callbacks.BackupAndRestore(backup_dir, save_freq=3)
-    train = tfk.read(data, batch_size=4, image_size=8, seed=0, resume=backup_dir)
+    train = tfk.read(data, batch_size=4, image_size=8, seed=0, resume=backup)
     model.fit(train, epochs=4, callbacks=[backup, Killer()], verbose=0)
     print("finished")
 ''')

@@ -832,10 +832,12 @@ def read(path: str | os.PathLike, *, split: str | None = None, batch_size: int |
             in gzip shards (which cannot be entered at an offset), the skipped records of
             the shards being read are read past (not parsed). Under on_corrupt="skip" damage
             shifts positions, so resuming there is approximate.
-        resume: a Keras `BackupAndRestore` backup directory (or the callback): start
+        resume: a Keras `BackupAndRestore` callback (or its backup directory): start
             where its last backup was taken (see `resume_position`), or at the beginning
             when it holds no backup yet. Restarting the same script after a kill then
-            trains on exactly the batches the killed run had left.
+            trains on exactly the batches the killed run had left. Given the callback,
+            its later backups record absolute positions (Keras 3 alone records epoch 0 and
+            restart-relative batches in the resumed epoch), so a second kill resumes too.
         dtype: "float32" images in [0, 1], or "uint8" in [0, 255] for a model that
             rescales on the GPU.
         channels: 3 (RGB) or 1 (greyscale).
@@ -892,6 +894,8 @@ def read(path: str | os.PathLike, *, split: str | None = None, batch_size: int |
                        start=start, resume=resume)
     if resume is not None:
         opts = replace(opts, resume=None, start=resume_position(resume))
+        if opts.start is not None and hasattr(resume, "backup_dir"):
+            _anchor(resume, *opts.start)
     manifest = _load(path, split)
     return build(manifest, opts, labels=_label_names(manifest, label))
 
@@ -927,6 +931,32 @@ def resume_position(backup: Any) -> tuple[int, int] | None:
         raise DatasetError(f"{path} is not a Keras BackupAndRestore record ({e}); pass the "
                            "backup_dir your BackupAndRestore callback writes to.") from None
     return (epoch, 0) if every_epoch else (epoch, batch + 1)
+
+
+def _anchor(backup: Any, epoch: int, batch: int) -> None:
+    """Makes a Keras `BackupAndRestore` resumed at (epoch, batch) record absolute positions.
+
+    Keras 3 restores the saved epoch into the model only: the callback's own epoch counter
+    starts at 0, so its backups in the resumed epoch say epoch 0 (a second kill would restart
+    Keras at epoch 0), and their batch numbers count from the restart. Given the callback
+    itself, its counter is set to `epoch` and, within that epoch, its saves add `batch`.
+    Callbacks without these attributes (another Keras) are left alone.
+    """
+    save = getattr(backup, "_save_model", None)
+    if not (callable(save) and hasattr(backup, "_current_epoch") and hasattr(backup, "_last_batch_seen")):
+        return
+    backup._current_epoch = epoch
+
+    def save_absolute():
+        seen = backup._last_batch_seen
+        if backup._current_epoch == epoch and batch > 0:
+            backup._last_batch_seen = seen + batch
+        try:
+            save()
+        finally:
+            backup._last_batch_seen = seen
+
+    backup._save_model = save_absolute
 
 
 def _load(path: str | os.PathLike, split: str | None) -> Manifest:
