@@ -369,8 +369,9 @@ def _range_reader(manifest: Manifest, plan: _Plan, opts: ReadOptions):
     def read(row):
         path, offset, skip, count, first = row[0], row[1], row[2], row[3], row[4]
         name, offset = tf.reshape(tf.gather(files, path), [1]), tf.reshape(offset, [1])
-        if damage is None:
-            return opened(name, offset).skip(skip).take(count)
+        if damage is None:   # a shard shorter than dataset.json says fails the epoch
+            return opened(name, offset).skip(skip).take(count).apply(
+                tf.data.experimental.assert_cardinality(count))
         records = damage.read(name[0], count, lambda keep: opened(
             tf.boolean_mask(name, keep), tf.boolean_mask(offset, keep)).skip(skip).take(count))
         return tf.data.Dataset.zip((tf.data.Dataset.range(first, first + count), records))
@@ -492,8 +493,8 @@ def _stream(manifest: Manifest, opts: ReadOptions, ordered: bool, chunk: int, dr
     import tensorflow as tf
 
     mine, by_record = _worker_part(manifest, opts)
-    for f in (manifest if by_record else mine).files:
-        if not tf.io.gfile.exists(f):
+    for f in (manifest if by_record else mine).files if opts.on_corrupt != "skip" else ():
+        if not tf.io.gfile.exists(f):   # "skip" logs and leaves out a shard it cannot open
             raise DatasetError(f"Shard {f} listed in {manifest.directory}/dataset.json is missing; "
                                "the dataset is incomplete, write it again.")
     plan = _plan(manifest, mine, opts, ordered, by_record)
