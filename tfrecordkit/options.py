@@ -413,6 +413,8 @@ class ReadOptions:
     crop_aspect: tuple[float, float] = DEFAULT_CROP_ASPECT
     crop_fraction: float = DEFAULT_CROP_FRACTION
     flip: bool = False
+    start: tuple[int, int] | None = None
+    resume: Any = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_size", parse_image_size(self.image_size))
@@ -441,6 +443,7 @@ class ReadOptions:
         self._check_workers()
         self._check_service()
         self._check_crop()
+        self._check_position()
 
     @property
     def random_augment(self) -> bool:
@@ -462,6 +465,35 @@ class ReadOptions:
         object.__setattr__(self, "crop_fraction", float(f))
         if not isinstance(self.flip, bool):
             raise _fail("flip", "True or False", self.flip)
+
+    def _check_position(self) -> None:
+        start, resume = self.start, self.resume
+        if start is not None:
+            if (not isinstance(start, Sequence) or isinstance(start, str) or len(start) != 2
+                    or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                               for v in start)):
+                raise OptionError("`start` must be (epoch, batch), two non-negative integers; "
+                                  f"received start={start!r}.")
+            object.__setattr__(self, "start", (int(start[0]), int(start[1])))
+        if resume is not None and not (isinstance(resume, (str, os.PathLike))
+                                       or hasattr(resume, "backup_dir")):
+            raise OptionError("`resume` must be a Keras BackupAndRestore backup directory (or the "
+                              f"callback itself); received resume={resume!r}.")
+        if start is not None and resume is not None:
+            raise OptionError("Pass `start` or `resume`, not both; received "
+                              f"start={start!r}, resume={resume!r}.")
+        if start is None and resume is None:
+            return
+        name = "start" if start is not None else "resume"
+        value = start if start is not None else resume
+        if self.shuffle and self.seed is None:
+            raise OptionError(f"`{name}` seeks into a shuffled order, which needs a `seed` to be "
+                              f"the same order as before; pass seed=..., the one the run used; "
+                              f"received {name}={value!r}, seed=None.")
+        if self.service is not None:
+            raise OptionError(f"`{name}` cannot seek through tf.data service, whose workers are "
+                              f"handed files in no fixed order; read without `service`; "
+                              f"received {name}={value!r}, service={self.service!r}.")
 
     def _check_workers(self) -> None:
         n, i = self.num_workers, self.worker_index
