@@ -238,7 +238,28 @@ def describe(path: str | os.PathLike, n: int = 5, *, limit: int | None = DEFAULT
             for row in _inspect(files, manifest, n).to_dict("records")]
     return {"records": records, "files": files, "records_per_file": per_file,
             "counted_from": counted_from, "kind": inferred.kind, "scanned": inferred.scanned,
-            "features": features, "conflicts": inferred.conflicts(), "rows": rows}
+            "features": features, "conflicts": inferred.conflicts(), "rows": rows,
+            "stored_images": stored_images(manifest.image) if manifest else None}
+
+
+def stored_images(image: dict[str, Any]) -> str | None:
+    """How convert capped and cut the images (dataset.json's ``image`` facts), in words.
+
+    Example:
+        >>> stored_images({"max_size": 256, "max_side": 256, "crop": {"box": [186, 0, 300, 30]}})
+        'max side 256 (largest stored 256), cropped to box (186, 0, 300, 30) (left, top, right, bottom)'
+    """
+    parts = []
+    if image.get("max_size"):
+        parts.append(f"max side {image['max_size']}"
+                     + (f" (largest stored {image['max_side']})" if image.get("max_side") else ""))
+    crop = image.get("crop") or {}
+    if crop.get("box"):
+        parts.append(f"cropped to box ({', '.join(map(str, crop['box']))}) (left, top, right, bottom)")
+    elif crop.get("bbox_columns"):
+        parts.append(f"cropped to each row's box from columns {', '.join(crop['bbox_columns'])} "
+                     "(x, y, width, height)")
+    return ", ".join(parts) or None
 
 
 def _jsonable(value: Any) -> Any:
@@ -267,7 +288,8 @@ def format_description(info: dict[str, Any], *, width: int = 100) -> str:
          "present": f"{f['present']:.0%}" + (f", {f['empty']:.0%} empty" if f["empty"] else ""),
          "notes": f["notes"]}
         for name, f in info["features"].items()])
-    lines = [head, ""]
+    lines = [head] + ([f"stored images: {info['stored_images']}"] if info.get("stored_images") else [])
+    lines.append("")
     if len(table):
         widths = {c: max(len(c), *(len(str(v)) for v in table[c])) for c in table.columns}
         lines.append("  ".join(c.ljust(widths[c]) for c in table.columns).rstrip())
