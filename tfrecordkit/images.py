@@ -292,10 +292,11 @@ def load_image(path: str | os.PathLike, options: ImageOptions, *,
         # For the filter, DCT scaling stops at twice the target (Image.thumbnail's rule).
         image.draft("RGB", (int(target[0] * _REDUCING_GAP), int(target[1] * _REDUCING_GAP)))
     _decode(image)
-    try:
-        image = ImageOps.exif_transpose(image)
-    except Exception:  # a malformed EXIF block must not lose the picture
-        pass
+    if orientation not in (0, 1):   # upright already: exif_transpose would only copy it
+        try:
+            image = ImageOps.exif_transpose(image)
+        except Exception:  # a malformed EXIF block must not lose the picture
+            pass
     image = to_rgb(image)
     image, changed = _region_and_size(image, options, box, target, orientation)
     if options.image_format == "keep":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import hashlib
 import json
 import logging
@@ -298,9 +299,13 @@ def _estimate_sizes(frame: pd.DataFrame, opts: WriteOptions, image_column: str) 
         # One request per object is too slow on an object store: a seeded sample stands in.
         rows = np.sort(np.random.default_rng(0).choice(n, _REMOTE_SIZE_SAMPLE, replace=False))
     sizes = np.zeros(n, dtype=np.float64)
+    if storage.is_remote(opts.images):
+        size_of = lambda value: storage.getsize(resolve_image(opts.images, value, opts.ext)[0])  # noqa: E731
+    else:
+        size_of = functools.partial(_local_size, opts.images, opts.ext)
     for i in rows:
         with contextlib.suppress(OSError, ValueError):   # else 0: the worker reports the row
-            sizes[i] = storage.getsize(resolve_image(opts.images, values[i], opts.ext)[0])
+            sizes[i] = size_of(values[i])
     if len(rows) < n:
         sizes[:] = sizes[rows].mean()
     if opts.image_size is not None:   # keep format with a resize: shrinks by the pixel ratio
@@ -309,6 +314,19 @@ def _estimate_sizes(frame: pd.DataFrame, opts: WriteOptions, image_column: str) 
         per_pixel = {"raw": 3, "jpeg": _JPEG_BYTES_PER_PIXEL}.get(opts.image_format, _PNG_BYTES_PER_PIXEL)
         sizes = np.minimum(sizes, opts.max_size ** 2 * per_pixel)
     return sizes + _RECORD_OVERHEAD
+
+
+def _local_size(root: str, ext: str | None, value: Any) -> int:
+    """A local image's size in bytes, for the estimate only: the plain path first (a stat,
+    about 50 times cheaper than resolving it with its checks, which the client would
+    otherwise do for every row before any worker starts), else the full resolution."""
+    text = str(value)
+    if ext and not text.lower().endswith(ext.lower()):
+        text += ext
+    try:
+        return os.stat(os.path.join(root, text)).st_size
+    except (OSError, ValueError):
+        return storage.getsize(resolve_image(root, value, ext)[0])
 
 
 def _check_out_dir(out_dir: str, resume: bool) -> None:
