@@ -265,10 +265,13 @@ def load_image(path: str | os.PathLike, options: ImageOptions, *,
         problem = check_png(data)
         if problem:
             raise ValueError(problem)
-    try:
-        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
-    except Exception:  # a malformed EXIF block is no reason to lose the picture
-        orientation = 1
+    if source_format == "jpeg" and "exif" not in image.info and "xmp" not in image.info:
+        orientation = 1   # no block to hold an orientation; getexif would parse nothing
+    else:
+        try:
+            orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+        except Exception:  # a malformed EXIF block is no reason to lose the picture
+            orientation = 1
 
     box = box if box is not None else options.crop_box
     # The longer side does not depend on the EXIF rotation: the target is known before decoding.
