@@ -233,14 +233,14 @@ def encode(image: Image.Image, image_format: str, jpeg_quality: int) -> bytes:
     return buffer.getvalue()
 
 
-def load_image(path: str | os.PathLike, options: ImageOptions, *,
-               box: tuple[int, int, int, int] | None = None) -> EncodedImage:
+def load_image(path: str | os.PathLike, options: ImageOptions) -> EncodedImage:
     """Reads one image file, checks it and returns what to store.
 
     Kept byte-for-byte when the options allow and TensorFlow can decode it as it is
     (JPEG or PNG, upright, not CMYK, within `max_size`, not cropped); otherwise decoded,
-    turned upright by its EXIF orientation, converted to RGB, cropped to `box` (this row's
-    box, else `options.crop_box`; in upright pixels), resized or shrunk, and encoded anew.
+    turned upright by its EXIF orientation, converted to RGB, cropped to `crop_box` (in
+    upright pixels; a writer sets it per row for `bbox_columns`), resized or shrunk to
+    `max_size`, and encoded anew.
 
     Example:
         >>> load_image("cat.jpg", ImageOptions(image_size=(64, 64), image_format="jpeg")).height
@@ -273,7 +273,7 @@ def load_image(path: str | os.PathLike, options: ImageOptions, *,
         except Exception:  # a malformed EXIF block is no reason to lose the picture
             orientation = 1
 
-    box = box if box is not None else options.crop_box
+    box = options.crop_box
     # The longer side does not depend on the EXIF rotation: the target is known before decoding.
     target = None if box is not None else shrunk_size(*image.size, options.max_size)
     keep = (options.image_format == "keep" and options.image_size is None

@@ -146,8 +146,10 @@ def _features(row: dict, task: ShardTask, row_number: int) -> dict[str, tuple[st
         feats = encode_row(row, task.schema, task.multi_label_sep)
         path, rel = resolve_image(task.image_root, row[task.schema.image_column], task.ext)
         source = path
-        box = _row_box(row, task.bbox_columns) if task.bbox_columns else None
-        image = load_image(path, task.image, box=box)
+        options = task.image
+        if task.bbox_columns:   # this row's own box
+            options = replace(options, crop_box=_row_box(row, task.bbox_columns))
+        image = load_image(path, options)
     except ValueError as e:
         raise SourceError(row_number, row.get(task.schema.id_column), source, str(e)) from None
     except Exception as e:  # Pillow raises SyntaxError, struct.error... on malformed files
