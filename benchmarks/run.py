@@ -12,7 +12,7 @@ Makes `--photos` real photographs of a few hundred pixels (benchmarks/photos.py)
 - long write (issue 14): `--long-photos` (20,000) photos to 128x128 JPEG by the loop,
   `convert --jobs 1` and `--jobs 2`, with the CPU seconds of the main process and of each
   worker (load-independent: they show what bounds the scaling when the machine is shared);
-  `--only-long-write` runs it alone.
+  with `--long-write`, or alone with `--only-long-write`.
 - predict: tfk.predict over the JPEG shards against model.predict on a PIL PyDataset.
 Each write and read measurement runs `--rounds` times, the contenders taking turns, and
 the best of each counts. Ratios within one run are the result; absolute numbers on shared
@@ -196,10 +196,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3,
                         help="each measurement this many times, taking turns; the best counts")
     parser.add_argument("--skip-write", action="store_true")
+    parser.add_argument("--long-write", action="store_true",
+                        help="also run the long write (issue 14; a few minutes more)")
+    parser.add_argument("--only-long-write", action="store_true", help="run the long write alone")
     parser.add_argument("--long-photos", type=int, default=20000,
-                        help="photos of the long write (issue 14); 0 skips it")
-    parser.add_argument("--only-long-write", action="store_true",
-                        help="run the long write alone (it takes a few minutes)")
+                        help="photos of the long write (default 20000)")
     args = parser.parse_args()
 
     import PIL
@@ -216,7 +217,7 @@ def main() -> None:
         print(f"write, 128x128 JPEG, whole process, best of {args.rounds}:")
         print(write_benchmark(photos, args.work, args.photos, args.rounds).to_string(index=False),
               "\n", flush=True)
-    if args.long_photos and not args.skip_write:
+    if (args.long_write or args.only_long_write) and not args.skip_write:
         long_photos = os.path.join(args.work, f"photos-{args.long_photos}")
         if not os.path.isdir(long_photos):
             photo_maker.make(long_photos, args.long_photos)
