@@ -13,6 +13,10 @@ Makes `--photos` real photographs of a few hundred pixels (benchmarks/photos.py)
   photos as they are, (d2) JPEG and (e) raw shards pre-resized to 128x128;
 - crop: random-resized crops + flips to 224x224 of `--crop-photos` photos of 512x512 px
   in JPEG shards: decode whole then crop (tf.data) against tfk.read(crop="random", flip=True);
+- long write (issue 14): `--long-photos` (20,000) photos to 128x128 JPEG by the loop,
+  `convert --jobs 1` and `--jobs 2`, with the CPU seconds of the main process and of each
+  worker (load-independent: they show what bounds the scaling when the machine is shared);
+  with `--long-write`, or alone with `--only-long-write`.
 - predict: tfk.predict over the JPEG shards against model.predict on a PIL PyDataset.
 Each write and read measurement runs `--rounds` times, the contenders taking turns, and
 the best of each counts. Ratios within one run are the result; absolute numbers on shared
@@ -21,6 +25,7 @@ machines are noise.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import shutil
@@ -147,6 +152,95 @@ def crop_benchmark(args) -> None:
           .to_string(index=False), "\n", flush=True)
 
 
+def run_profiled(command: list[str]) -> dict:
+    """Runs a command; returns its seconds, peak MB, and CPU seconds: the whole process tree
+    (from the kernel, exact), the main process and each child (sampled every 0.1 s).
+
+    The CPU split does not depend on other load on the machine: what bounds `--jobs 2` is
+    how much of the work is the client's and whether the two workers got equal halves.
+    """
+    import resource
+
+    import psutil
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak, cpu = 0, {}
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            try:
+                tree = [process, *process.children(recursive=True)]
+                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+                for p in tree:
+                    times = p.cpu_times()
+                    cpu[p.pid] = times.user + times.system
+            except psutil.Error:
+                pass
+            stop.wait(0.1)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, err = process.communicate()
+    seconds = time.perf_counter() - start
+    stop.set()
+    sampler.join()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if process.returncode:
+        raise RuntimeError(f"{' '.join(command)} failed:\n{err.decode()[-2000:]}")
+    children = sorted((v for pid, v in cpu.items() if pid != process.pid), reverse=True)
+    return {"seconds": seconds, "peak": peak / 2**20,
+            "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+            "main": cpu.get(process.pid, 0.0), "children": children}
+
+
+def write_photos_benchmark(photos: str, work: str, count: int, rounds: int, size: int = 128):
+    """The long write of issue 14: `count` photos resized to `size` JPEG by the
+    single-threaded loop, `convert --jobs 1` and `convert --jobs 2`, in turns, best of
+    `rounds`; with each contender's CPU seconds split into the main process and its workers.
+    """
+    import pandas as pd
+
+    python = sys.executable
+    outputs = {name: os.path.join(work, f"long-{name}") for name in ("loop", "jobs1", "jobs2")}
+    common = ["--image-size", str(size), "--image-format", "jpeg", "--quiet"]
+    runs = {
+        "single-threaded loop": [python, os.path.join(HERE, "loop_writer.py"), photos,
+                                 outputs["loop"] + ".tfrecord", "--size", str(size)],
+        "convert --jobs 1": [python, "-m", "tfrecordkit", "convert", photos, outputs["jobs1"],
+                             "--jobs", "1", *common],
+        "convert --jobs 2": [python, "-m", "tfrecordkit", "convert", photos, outputs["jobs2"],
+                             "--jobs", "2", *common],
+    }
+    best: dict[str, dict] = {}
+    for _ in range(rounds):
+        for name, command in runs.items():
+            shutil.rmtree(outputs["jobs1"], ignore_errors=True)
+            shutil.rmtree(outputs["jobs2"], ignore_errors=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(outputs["loop"] + ".tfrecord")
+            load = os.getloadavg()[0]
+            result = run_profiled(command)
+            result["load"] = load
+            if name not in best or result["seconds"] < best[name]["seconds"]:
+                best[name] = result
+    rows = []
+    for name, r in best.items():
+        workers = [c for c in r["children"] if c >= 0.5]   # the loky resource tracker is ~0
+        rows.append({"writer": name, "seconds": round(r["seconds"], 2),
+                     "images/s": round(count / r["seconds"], 1), "peak MB": round(r["peak"]),
+                     "load": round(r["load"], 1), "CPU s": round(r["cpu"], 1),
+                     "main CPU s": round(r["main"], 1),
+                     "worker CPU s": " + ".join(f"{w:.1f}" for w in workers) or "-"})
+    table = pd.DataFrame(rows)
+    table["vs loop"] = (table["images/s"] / table["images/s"].iloc[0]).round(2)
+    table["vs jobs 1"] = (table["images/s"] / table["images/s"].iloc[1]).round(2)
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=6000)
@@ -159,22 +253,38 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3,
                         help="each measurement this many times, taking turns; the best counts")
     parser.add_argument("--skip-write", action="store_true")
+    parser.add_argument("--long-write", action="store_true",
+                        help="also run the long write (issue 14; a few minutes more)")
+    parser.add_argument("--only-long-write", action="store_true", help="run the long write alone")
+    parser.add_argument("--long-photos", type=int, default=20000,
+                        help="photos of the long write (default 20000)")
     args = parser.parse_args()
 
     import PIL
     import photos as photo_maker
 
     photos = os.path.join(args.work, f"photos-{args.photos}")
-    if not os.path.isdir(photos):
+    if not os.path.isdir(photos) and not args.only_long_write:
         photo_maker.make(photos, args.photos)
     print(f"machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
           f"Python {platform.python_version()}, Pillow {PIL.__version__}")
     print(f"data: {args.photos} photographs of 240-480 px (JPEG q90) in {photos}\n")
 
-    if not args.skip_write:
+    if not args.skip_write and not args.only_long_write:
         print(f"write, 128x128 JPEG, whole process, best of {args.rounds}:")
         print(write_benchmark(photos, args.work, args.photos, args.rounds).to_string(index=False),
               "\n", flush=True)
+    if (args.long_write or args.only_long_write) and not args.skip_write:
+        long_photos = os.path.join(args.work, f"photos-{args.long_photos}")
+        if not os.path.isdir(long_photos):
+            photo_maker.make(long_photos, args.long_photos)
+        print(f"long write, {args.long_photos} photos to 128x128 JPEG, whole process, best of "
+              f"{args.rounds} (load: the 1-minute load average as each best round started; "
+              "CPU s: the process tree's, exact; main and worker CPU s sampled):")
+        print(write_photos_benchmark(long_photos, args.work, args.long_photos,
+                                     args.rounds).to_string(index=False), "\n", flush=True)
+        if args.only_long_write:
+            return
 
     paths = read_benchmark(args)
     crop_benchmark(args)

@@ -241,3 +241,20 @@ def test_workers_start_while_the_client_plans_only_for_the_process_pool(monkeypa
     running = {p.pid for p in psutil.Process().children(recursive=True)}
     used = set(joblib.Parallel(n_jobs=2)(joblib.delayed(os.getpid)() for _ in range(8)))
     assert used and used <= running
+
+
+def test_size_estimates_stat_plain_paths_and_fall_back_to_resolving(tmp_path):
+    from tfrecordkit.options import WriteOptions
+    from tfrecordkit.write import _estimate_sizes
+
+    (tmp_path / "a.jpg").write_bytes(b"x" * 1000)
+    (tmp_path / "b.png").write_bytes(b"x" * 2000)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "c.jpg").write_bytes(b"x" * 3000)
+    frame = pd.DataFrame({"id": ["a.jpg", "b", "sub/c", "missing.jpg"]})
+    sizes = _estimate_sizes(frame, WriteOptions(images=str(tmp_path)), "id")
+    # "b" has no file: the resolver finds b.png; "sub/c" likewise; a missing file counts 0.
+    assert (sizes - sizes.min()).tolist() == [1000, 2000, 3000, 0]
+    capped = _estimate_sizes(frame, WriteOptions(images=str(tmp_path), max_size=10,
+                                                 image_format="jpeg"), "id")
+    assert (capped - capped.min()).tolist() == [40, 40, 40, 0]

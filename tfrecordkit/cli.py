@@ -62,6 +62,12 @@ def _convert_parser(sub) -> None:
     g.add_argument("--image-format", choices=IMAGE_FORMATS, default="keep",
                    help="keep: the source bytes as they are (default)")
     g.add_argument("--jpeg-quality", type=int, default=90, metavar="Q")
+    g.add_argument("--max-size", type=int, metavar="N",
+                   help="shrink (never enlarge) so the longer side is at most N, aspect kept")
+    g.add_argument("--crop-box", metavar="L,T,R,B",
+                   help="store only this region of every image (pixels; right, bottom exclusive)")
+    g.add_argument("--bbox-columns", metavar="X,Y,W,H",
+                   help="store only each row's box, read from these columns (left, top, width, height)")
     g.add_argument("--validate", choices=VALIDATE, default="full",
                    help="full: decode every image while converting (default); header: read headers only")
     g.add_argument("--max-image-pixels", type=int, default=None, metavar="N",
@@ -100,7 +106,8 @@ def _run_convert(args) -> int:
         num_shards=args.num_shards, compression=args.compression, split=args.split,
         seed=args.seed, shuffle=args.shuffle, jobs=args.jobs, backend=args.backend,
         scheduler=args.scheduler, on_error=args.on_error, resume=args.resume,
-        progress=not args.quiet)
+        progress=not args.quiet,
+        max_size=args.max_size, crop_box=args.crop_box, bbox_columns=args.bbox_columns)
     if args.max_image_pixels is not None:
         options["max_image_pixels"] = args.max_image_pixels
     if storage.isdir(args.source):

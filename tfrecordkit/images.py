@@ -24,6 +24,10 @@ RAW = "raw"
 _EXIF_ORIENTATION = 0x0112
 _ROTATES_90 = (5, 6, 7, 8)
 _RESAMPLE = Image.Resampling.BILINEAR
+# Shrinking for `max_size` (stored once, read every epoch): LANCZOS, after box-reducing by
+# whole factors down to twice the target (as `Image.thumbnail` does), which costs little.
+_SHRINK = Image.Resampling.LANCZOS
+_REDUCING_GAP = 2.0
 _CHANNELS = {"1": 1, "L": 1, "I": 1, "F": 1, "I;16": 1, "I;16B": 1, "I;16L": 1, "LA": 2,
              "La": 2, "RGB": 3, "YCbCr": 3, "CMYK": 3, "LAB": 3, "HSV": 3, "RGBA": 4, "RGBa": 4}
 
@@ -50,6 +54,8 @@ class ImageOptions:
     jpeg_quality: int = 90
     validate: str = "full"
     max_image_pixels: int = 89_478_485
+    max_size: int | None = None                          # longer side at most this (shrink only)
+    crop_box: tuple[int, int, int, int] | None = None    # (left, top, right, bottom) of every image
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -194,6 +200,37 @@ def resize(image: Image.Image, size: tuple[int, int], mode: str) -> Image.Image:
     return out
 
 
+def shrunk_size(width: int, height: int, max_size: int | None) -> tuple[int, int] | None:
+    """(width, height) scaled so the longer side is `max_size`, aspect kept; None when the
+    image already fits (images are never enlarged).
+
+    Example:
+        >>> shrunk_size(400, 200, 100)
+        (100, 50)
+    """
+    longer = max(width, height)
+    if max_size is None or longer <= max_size:
+        return None
+    scale = max_size / longer
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def crop_to(image: Image.Image, box: tuple[int, int, int, int]) -> Image.Image:
+    """The region `box` = (left, top, right, bottom) of `image` (Pillow's convention: right
+    and bottom exclusive); a box not wholly inside the image is refused, never padded.
+
+    Example:
+        >>> crop_to(Image.new("RGB", (400, 100)), (186, 0, 300, 30)).size
+        (114, 30)
+    """
+    left, top, right, bottom = box
+    width, height = image.size
+    if not (0 <= left < right <= width and 0 <= top < bottom <= height):
+        raise ValueError(f"crop box (left, top, right, bottom) = ({left}, {top}, {right}, {bottom}) "
+                         f"is not inside the {width}x{height} image (width x height)")
+    return image.crop((left, top, right, bottom))
+
+
 def encode(image: Image.Image, image_format: str, jpeg_quality: int) -> bytes:
     """Encodes an RGB image as ``jpeg``, ``png`` or ``raw`` (HWC uint8 bytes)."""
     if image_format == RAW:
@@ -210,8 +247,10 @@ def load_image(path: str | os.PathLike, options: ImageOptions) -> EncodedImage:
     """Reads one image file, checks it and returns what to store.
 
     Kept byte-for-byte when the options allow and TensorFlow can decode it as it is
-    (JPEG or PNG, upright, not CMYK); otherwise decoded, turned upright by its EXIF
-    orientation, converted to RGB, resized and encoded anew.
+    (JPEG or PNG, upright, not CMYK, within `max_size`, not cropped); otherwise decoded,
+    turned upright by its EXIF orientation, converted to RGB, cropped to `crop_box` (in
+    upright pixels; a writer sets it per row for `bbox_columns`), resized or shrunk to
+    `max_size`, and encoded anew.
 
     Example:
         >>> load_image("cat.jpg", ImageOptions(image_size=(64, 64), image_format="jpeg")).height
@@ -239,41 +278,66 @@ def load_image(path: str | os.PathLike, options: ImageOptions) -> EncodedImage:
         problem = check_png(data)
         if problem:
             raise ValueError(problem)
-    try:
-        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
-    except Exception:  # a malformed EXIF block is no reason to lose the picture
-        orientation = 1
+    if source_format == "jpeg" and "exif" not in image.info and "xmp" not in image.info:
+        orientation = 1   # no block to hold an orientation; getexif would parse nothing
+    else:
+        try:
+            orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+        except Exception:  # a malformed EXIF block is no reason to lose the picture
+            orientation = 1
 
+    box = options.crop_box
+    # The longer side does not depend on the EXIF rotation: the target is known before decoding.
+    target = None if box is not None else shrunk_size(*image.size, options.max_size)
     keep = (options.image_format == "keep" and options.image_size is None
             and source_format in KEPT_FORMATS and orientation in (0, 1)
-            and image.mode != "CMYK")
+            and image.mode != "CMYK" and box is None and target is None)
     if keep:
         if options.validate == "full":
             _decode(image)
         width, height = image.size
         return EncodedImage(data, source_format, height, width, channels_of(image), True)
 
-    if options.image_size is not None and source_format == "jpeg":
+    if options.image_size is not None and source_format == "jpeg" and box is None:
         # DCT-domain downscaling: decode at 1/2, 1/4 or 1/8 scale when that still covers the target.
         target_h, target_w = options.image_size
         if orientation in _ROTATES_90:
             target_h, target_w = target_w, target_h
         image.draft("RGB", (target_w, target_h))
+    elif target is not None and source_format == "jpeg":
+        # For the filter, DCT scaling stops at twice the target (Image.thumbnail's rule).
+        image.draft("RGB", (int(target[0] * _REDUCING_GAP), int(target[1] * _REDUCING_GAP)))
     _decode(image)
-    try:
-        image = ImageOps.exif_transpose(image)
-    except Exception:  # a malformed EXIF block must not lose the picture
-        pass
+    if orientation not in (0, 1):   # upright already: exif_transpose would only copy it
+        try:
+            image = ImageOps.exif_transpose(image)
+        except Exception:  # a malformed EXIF block must not lose the picture
+            pass
     image = to_rgb(image)
-    if options.image_size is not None:
-        image = resize(image, options.image_size, options.resize_mode)
+    image, changed = _region_and_size(image, options, box, target, orientation)
     if options.image_format == "keep":
         # Not decodable by TensorFlow as it was (GIF, BMP, WebP, TIFF, CMYK or rotated):
         # JPEG sources stay JPEG, the rest become lossless PNG.
         fmt = "jpeg" if source_format == "jpeg" else "png"
         # Re-encoding only to make it decodable (no resize): stay close to the original.
-        quality = options.jpeg_quality if options.image_size else max(options.jpeg_quality, 95)
+        quality = options.jpeg_quality if changed else max(options.jpeg_quality, 95)
     else:
         fmt, quality = options.image_format, options.jpeg_quality
     width, height = image.size
     return EncodedImage(encode(image, fmt, quality), fmt, height, width, 3, False)
+
+
+def _region_and_size(image: Image.Image, options: ImageOptions,
+                     box: tuple[int, int, int, int] | None, target: tuple[int, int] | None,
+                     orientation: int) -> tuple[Image.Image, bool]:
+    """Crop first, then resize (`image_size`) or shrink (`max_size`); whether pixels changed."""
+    if box is not None:
+        image = crop_to(image, box)
+        target = shrunk_size(*image.size, options.max_size)
+    elif target is not None and orientation in _ROTATES_90:
+        target = target[::-1]
+    if options.image_size is not None:
+        return resize(image, options.image_size, options.resize_mode), True
+    if target is not None:
+        return image.resize(target, _SHRINK, reducing_gap=_REDUCING_GAP), True
+    return image, box is not None

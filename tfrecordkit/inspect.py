@@ -264,7 +264,8 @@ def describe(path: str | os.PathLike, n: int = 5, *, limit: int | None = DEFAULT
     return {"records": records, "files": files, "records_per_file": per_file,
             "counted_from": counted_from, "kind": inferred.kind, "scanned": inferred.scanned,
             "features": features, "conflicts": inferred.conflicts(), "rows": rows,
-            "dataset": roles, "incomplete": where.incomplete}
+            "dataset": roles, "incomplete": where.incomplete,
+            "stored_images": stored_images(manifest.image) if manifest else None}
 
 
 def _roles_of(where: Location) -> dict[str, Any]:
@@ -277,6 +278,26 @@ def _roles_of(where: Location) -> dict[str, Any]:
     return {"from": "inferred" if where.inferred else "dataset.json",
             "image": manifest.image_key, "id": manifest.schema.id_column or None,
             "labels": list(manifest.schema.labels)}
+
+
+def stored_images(image: dict[str, Any]) -> str | None:
+    """How convert capped and cut the images (dataset.json's ``image`` facts), in words.
+
+    Example:
+        >>> stored_images({"max_size": 256, "max_side": 256, "crop": {"box": [186, 0, 300, 30]}})
+        'max side 256 (largest stored 256), cropped to box (186, 0, 300, 30) (left, top, right, bottom)'
+    """
+    parts = []
+    if image.get("max_size"):
+        parts.append(f"max side {image['max_size']}"
+                     + (f" (largest stored {image['max_side']})" if image.get("max_side") else ""))
+    crop = image.get("crop") or {}
+    if crop.get("box"):
+        parts.append(f"cropped to box ({', '.join(map(str, crop['box']))}) (left, top, right, bottom)")
+    elif crop.get("bbox_columns"):
+        parts.append(f"cropped to each row's box from columns {', '.join(crop['bbox_columns'])} "
+                     "(x, y, width, height)")
+    return ", ".join(parts) or None
 
 
 def _jsonable(value: Any) -> Any:
@@ -313,7 +334,8 @@ def format_description(info: dict[str, Any], *, width: int = 100) -> str:
         head += (f"\nno dataset.json: image {roles['image'] or 'none found'}, id "
                  f"{roles['id'] or 'the record number'}, labels {labels} (inferred; "
                  "`tfrecordkit index PATH --manifest` records them)")
-    lines = [head, ""]
+    lines = [head] + ([f"stored images: {info['stored_images']}"] if info.get("stored_images") else [])
+    lines.append("")
     if len(table):
         widths = {c: max(len(c), *(len(str(v)) for v in table[c])) for c in table.columns}
         lines.append("  ".join(c.ljust(widths[c]) for c in table.columns).rstrip())

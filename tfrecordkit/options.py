@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import codecs
 import math
+import operator
 import os
 import re
 from dataclasses import dataclass, fields
@@ -204,6 +205,50 @@ def parse_num_classes(value: Any, name: str = "num_classes") -> dict[str, int] |
     return out
 
 
+def parse_crop_box(value: Any, name: str = "crop_box") -> tuple[int, int, int, int] | None:
+    """Parses ``"186,0,300,30"`` or ``(186, 0, 300, 30)``: (left, top, right, bottom) in
+    pixels, Pillow's box convention (right and bottom exclusive).
+
+    Example:
+        >>> parse_crop_box("186,0,300,30")
+        (186, 0, 300, 30)
+    """
+    if value is None:
+        return None
+    expected = 'a box "LEFT,TOP,RIGHT,BOTTOM" of whole pixels with LEFT < RIGHT and TOP < BOTTOM'
+    try:   # a string, a tuple or list, or a numpy array
+        parts = value.replace(" ", "").split(",") if isinstance(value, str) else list(value)
+    except TypeError:
+        raise _fail(name, expected, value) from None
+    if len(parts) != 4:
+        raise _fail(name, expected, value)
+    try:   # operator.index: ints and numpy integers, never floats or bools
+        box = tuple(int(p) if isinstance(p, str) else operator.index(p) for p in parts)
+    except (ValueError, TypeError):
+        raise _fail(name, expected, value) from None
+    if any(isinstance(p, bool) for p in parts) or min(box) < 0 \
+            or box[0] >= box[2] or box[1] >= box[3]:
+        raise _fail(name, expected, value)
+    return box
+
+
+def parse_bbox_columns(value: Any, name: str = "bbox_columns") -> tuple[str, str, str, str] | None:
+    """Parses ``"x,y,w,h"`` or ``("x", "y", "w", "h")``: the columns holding each row's box
+    as left, top, width and height in pixels.
+
+    Example:
+        >>> parse_bbox_columns("x,y,w,h")
+        ('x', 'y', 'w', 'h')
+    """
+    if value is None:
+        return None
+    parts = [p.strip() for p in value.split(",")] if isinstance(value, str) else value
+    if (not isinstance(parts, Sequence) or len(parts) != 4
+            or not all(isinstance(p, str) and p for p in parts)):
+        raise _fail(name, 'four column names "X,Y,WIDTH,HEIGHT" (left, top, width, height)', value)
+    return tuple(parts)
+
+
 def _as_tuple(name: str, value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -238,6 +283,10 @@ class WriteOptions:
     resize_mode: str = "stretch"
     image_format: str = "keep"
     jpeg_quality: int = DEFAULT_JPEG_QUALITY
+    # The stored region and size (FFCV's max_resolution): crop first, then shrink.
+    max_size: int | None = None
+    crop_box: tuple[int, int, int, int] | None = None
+    bbox_columns: tuple[str, str, str, str] | None = None
     shard_size: int | None = None
     num_shards: int | None = None
     compression: str = "none"
@@ -280,6 +329,7 @@ class WriteOptions:
         _one_of("image_format", self.image_format, IMAGE_FORMATS)
         if not isinstance(self.jpeg_quality, int) or not 1 <= self.jpeg_quality <= 100:
             raise _fail("jpeg_quality", "an integer from 1 to 100", self.jpeg_quality)
+        self._check_regions()
         set_("shard_size", parse_byte_size(self.shard_size))
         if self.num_shards is not None and (
                 not isinstance(self.num_shards, int) or isinstance(self.num_shards, bool)
@@ -336,10 +386,31 @@ class WriteOptions:
                 raise _fail("encoding", "a text encoding Python knows, such as 'utf-8', "
                             "'cp1252' or 'latin-1'", self.encoding) from None
 
+
+    def _check_regions(self) -> None:
+        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
+        if self.max_size is not None and (not isinstance(self.max_size, int)
+                                          or isinstance(self.max_size, bool)
+                                          or not 1 <= self.max_size <= 65535):
+            raise _fail("max_size", "a number of pixels from 1 to 65535 (the longest side kept)",
+                        self.max_size)
+        if self.max_size is not None and self.image_size is not None:
+            raise OptionError("Pass either `max_size` (shrink, keeping the aspect ratio) or "
+                              "`image_size` (one fixed size), not both; received "
+                              f"max_size={self.max_size!r}, image_size={self.image_size!r}.")
+        set_("crop_box", parse_crop_box(self.crop_box))
+        set_("bbox_columns", parse_bbox_columns(self.bbox_columns))
+        if self.crop_box is not None and self.bbox_columns is not None:
+            raise OptionError("Pass either `crop_box` (one region of every image) or "
+                              "`bbox_columns` (a region per row), not both; received "
+                              f"crop_box={self.crop_box!r}, bbox_columns={self.bbox_columns!r}.")
+
     @property
     def reencodes(self) -> bool:
-        """Whether images are decoded and written anew rather than kept byte-for-byte."""
-        return self.image_format != "keep" or self.image_size is not None
+        """Whether every image is decoded and written anew rather than kept byte-for-byte
+        (with `max_size` alone, images already within it are kept)."""
+        return (self.image_format != "keep" or self.image_size is not None
+                or self.crop_box is not None or self.bbox_columns is not None)
 
     def to_json(self) -> dict[str, Any]:
         """The options as plain JSON values, for dataset.json."""

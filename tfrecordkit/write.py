@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import hashlib
 import json
 import logging
+import math
 import os
 import posixpath
 import re
@@ -66,7 +68,8 @@ _OUTPUT_OPTIONS = ("images", "id_column", "image_column", "ext", "label", "multi
                    "multi_label_sep", "one_hot", "num_classes", "columns", "image_size",
                    "resize_mode", "image_format", "jpeg_quality", "shard_size", "num_shards",
                    "compression", "split", "seed", "shuffle", "on_error", "validate",
-                   "max_image_pixels")
+                   "max_image_pixels",
+                   "max_size", "crop_box", "bbox_columns")
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,7 @@ class ShardTask:
     run_file: str = ""          # RUN_NAME of the run that planned this task
     run_id: str = ""
     parent: int = 0             # pid of the planning process; a worker exits when it is gone
+    bbox_columns: tuple[str, ...] | None = None   # each row's box: x, y, width, height
 
 
 @dataclass
@@ -120,6 +124,7 @@ class ShardResult:
     shapes: list = field(default_factory=list)    # distinct [h, w, c], at most a few
     formats: list = field(default_factory=list)
     kept: int = 0
+    max_side: int = 0                              # the longest side of any stored image
 
     def info(self) -> ShardInfo:
         return ShardInfo(self.file, self.records, self.bytes, self.sha256)
@@ -147,7 +152,10 @@ def _features(row: dict, task: ShardTask, row_number: int) -> dict[str, tuple[st
         feats = encode_row(row, task.schema, task.multi_label_sep)
         path, rel = resolve_image(task.image_root, row[task.schema.image_column], task.ext)
         source = path
-        image = load_image(path, task.image)
+        options = task.image
+        if task.bbox_columns:   # this row's own box
+            options = replace(options, crop_box=_row_box(row, task.bbox_columns))
+        image = load_image(path, options)
     except ValueError as e:
         raise SourceError(row_number, row.get(task.schema.id_column), source, str(e)) from None
     except Exception as e:  # Pillow raises SyntaxError, struct.error... on malformed files
@@ -162,6 +170,38 @@ def _features(row: dict, task: ShardTask, row_number: int) -> dict[str, tuple[st
         "image/filename": ("bytes", [rel.encode("utf-8")]),
     })
     return feats, image
+
+
+def _row_box(row: dict, columns: Sequence[str]) -> tuple[int, int, int, int]:
+    """A row's (left, top, right, bottom) from its x, y, width and height columns (pixels,
+    rounded to whole ones); raises ValueError naming the column when the box is unusable.
+
+    Example:
+        >>> _row_box({"x": 10, "y": 5.4, "w": 20, "h": 8}, ("x", "y", "w", "h"))
+        (10, 5, 30, 13)
+    """
+    numbers = []
+    for name in columns:
+        value = row[name]
+        if is_missing(value):
+            raise ValueError(f"bounding box column `{name}` is empty")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number) or isinstance(value, bool):
+            raise ValueError(f"bounding box column `{name}` holds {value!r}, not a number of pixels")
+        numbers.append(number)
+    x, y, w, h = numbers
+    described = f"bounding box (x, y, width, height) = ({x:g}, {y:g}, {w:g}, {h:g})"
+    if w <= 0 or h <= 0:
+        raise ValueError(f"{described} has no area: width and height must be positive")
+    if x < 0 or y < 0:
+        raise ValueError(f"{described} starts outside the image: x and y must be at least 0")
+    left, top, right, bottom = round(x), round(y), round(x + w), round(y + h)
+    if right <= left or bottom <= top:
+        raise ValueError(f"{described} is smaller than a pixel once rounded to whole pixels")
+    return left, top, right, bottom
 
 
 class _Cancelled(TfrecordkitError):
@@ -240,6 +280,7 @@ def write_shard(task: ShardTask) -> ShardResult:
                         continue
                     writer.write(encode_example(feats))
                     result.kept += image.kept
+                    result.max_side = max(result.max_side, image.height, image.width)
                     if len(shapes) < 3:
                         shapes.add((image.height, image.width, image.channels))
                     formats.add(image.format)
@@ -296,14 +337,34 @@ def _estimate_sizes(frame: pd.DataFrame, opts: WriteOptions, image_column: str) 
         # One request per object is too slow on an object store: a seeded sample stands in.
         rows = np.sort(np.random.default_rng(0).choice(n, _REMOTE_SIZE_SAMPLE, replace=False))
     sizes = np.zeros(n, dtype=np.float64)
+    if storage.is_remote(opts.images):
+        size_of = lambda value: storage.getsize(resolve_image(opts.images, value, opts.ext)[0])  # noqa: E731
+    else:
+        size_of = functools.partial(_local_size, opts.images, opts.ext)
     for i in rows:
         with contextlib.suppress(OSError, ValueError):   # else 0: the worker reports the row
-            sizes[i] = storage.getsize(resolve_image(opts.images, values[i], opts.ext)[0])
+            sizes[i] = size_of(values[i])
     if len(rows) < n:
         sizes[:] = sizes[rows].mean()
     if opts.image_size is not None:   # keep format with a resize: shrinks by the pixel ratio
         sizes = np.minimum(sizes, opts.image_size[0] * opts.image_size[1] * 3)
+    if opts.max_size is not None:     # at most a square of max_size a side
+        per_pixel = {"raw": 3, "jpeg": _JPEG_BYTES_PER_PIXEL}.get(opts.image_format, _PNG_BYTES_PER_PIXEL)
+        sizes = np.minimum(sizes, opts.max_size ** 2 * per_pixel)
     return sizes + _RECORD_OVERHEAD
+
+
+def _local_size(root: str, ext: str | None, value: Any) -> int:
+    """A local image's size in bytes, for the estimate only: the plain path first (a stat,
+    about 50 times cheaper than resolving it with its checks, which the client would
+    otherwise do for every row before any worker starts), else the full resolution."""
+    text = str(value)
+    if ext and not text.lower().endswith(ext.lower()):
+        text += ext
+    try:
+        return os.stat(os.path.join(root, text)).st_size
+    except (OSError, ValueError):
+        return storage.getsize(resolve_image(root, value, ext)[0])
 
 
 def _check_out_dir(out_dir: str, resume: bool) -> None:
@@ -473,7 +534,7 @@ def _fingerprint(frame: pd.DataFrame, schema: Schema, opts: dict[str, Any]) -> s
     return digest.hexdigest()
 
 
-def _image_facts(results: list[ShardResult]) -> dict[str, Any]:
+def _image_facts(results: list[ShardResult], opts: WriteOptions) -> dict[str, Any]:
     shapes = {tuple(s) for r in results for s in r.shapes}
     formats = {f for r in results for f in r.formats}
     sizes = {s[:2] for s in shapes}
@@ -481,7 +542,21 @@ def _image_facts(results: list[ShardResult]) -> dict[str, Any]:
     return {"format": formats.pop() if len(formats) == 1 else ("mixed" if formats else None),
             "size": list(sizes.pop()) if len(sizes) == 1 else None,
             "channels": channels.pop() if len(channels) == 1 else None,
-            "kept_bytes": sum(r.kept for r in results)}
+            "kept_bytes": sum(r.kept for r in results),
+            **_region_facts(results, opts)}
+
+
+def _region_facts(results: list[ShardResult], opts: WriteOptions) -> dict[str, Any]:
+    """How the stored images were cut and capped, for dataset.json and `inspect`."""
+    facts: dict[str, Any] = {}
+    if opts.max_size is not None:   # the cap, and the longest side actually stored
+        facts["max_size"] = opts.max_size
+        facts["max_side"] = max((r.max_side for r in results), default=0)
+    if opts.crop_box is not None:
+        facts["crop"] = {"box": list(opts.crop_box)}
+    elif opts.bbox_columns is not None:
+        facts["crop"] = {"bbox_columns": list(opts.bbox_columns)}
+    return facts
 
 
 def _write_errors(path: str, skipped: list[tuple]) -> None:
@@ -682,6 +757,10 @@ def _write_frame(frame: pd.DataFrame, out_dir: str | os.PathLike,
         raise OptionError("`frame` has no rows; there is nothing to convert.")
     if len(frame.columns) == 0:
         raise OptionError("`frame` has no columns.")
+    absent = [c for c in opts.bbox_columns or () if c not in frame.columns]
+    if absent:
+        raise OptionError(f"`bbox_columns` names {absent[0]!r}, which is not a column of the "
+                          f"table; its columns are: {', '.join(map(str, frame.columns))}.")
     id_column = opts.id_column or str(frame.columns[0])
     image_column = opts.image_column or id_column
     opts = replace(opts, id_column=id_column, image_column=image_column)
@@ -795,8 +874,10 @@ def _write_locked(frame: pd.DataFrame, out_dir: str, schema: Schema,
     options_json = opts.to_json()
     fingerprint = _fingerprint(frame, schema, options_json)
     image_options = ImageOptions(opts.image_size, opts.resize_mode, opts.image_format,
-                                 opts.jpeg_quality, opts.validate, opts.max_image_pixels)
-    needed = [schema.image_column] + [f.name for f in schema.features]
+                                 opts.jpeg_quality, opts.validate, opts.max_image_pixels,
+                                 max_size=opts.max_size, crop_box=opts.crop_box)
+    # The box columns travel to the workers even when --columns leaves them out of the records.
+    needed = [schema.image_column] + [f.name for f in schema.features] + list(opts.bbox_columns or ())
     columns = list(dict.fromkeys(needed))
 
     # Absolute: a dask worker's working directory is not the client's.
@@ -811,7 +892,8 @@ def _write_locked(frame: pd.DataFrame, out_dir: str, schema: Schema,
                                num_shards=opts.num_shards, compression=opts.compression):
             tasks.append(ShardTask(directory, spec, None, schema, image_root, opts.ext, image_options, opts.compression,
                                    opts.on_error, opts.multi_label_sep, fingerprint,
-                                   run_file, run_id, os.getpid()))
+                                   run_file, run_id, os.getpid(),
+                                   bbox_columns=opts.bbox_columns))
     for directory in directories.values():
         storage.makedirs(directory)
     all_dirs = list(dict.fromkeys([out_dir, *directories.values()]))
@@ -853,7 +935,7 @@ def _write_locked(frame: pd.DataFrame, out_dir: str, schema: Schema,
             records=sum(r.records for r in ordered),
             source_rows=int(np.sum(assignment == k)),
             skipped=sum(len(r.skipped) for r in ordered),
-            compression=opts.compression, split=name, image=_image_facts(ordered),
+            compression=opts.compression, split=name, image=_image_facts(ordered, opts),
             options=options_json, version=__version__)
     if opts.split:
         for manifest in manifests.values():
@@ -865,7 +947,7 @@ def _write_locked(frame: pd.DataFrame, out_dir: str, schema: Schema,
             records=sum(m.records for m in manifests.values()), source_rows=source_rows,
             skipped=len(skipped), compression=opts.compression, split=None,
             splits={n: m.records for n, m in manifests.items()},
-            image=_image_facts(results), options=options_json, version=__version__,
+            image=_image_facts(results, opts), options=options_json, version=__version__,
             duplicates=duplicates)
     else:
         top = replace(manifests[DEFAULT_SPLIT], split=None, source_rows=source_rows,
