@@ -41,32 +41,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 def run_measured(command: list[str]) -> tuple[float, float]:
     """Runs a command; returns (seconds, peak resident MB of its whole process tree)."""
-    import psutil
-
-    start = time.perf_counter()
-    process = psutil.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = 0
-    stop = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        while not stop.is_set():
-            try:
-                tree = [process, *process.children(recursive=True)]
-                peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-            except psutil.Error:
-                pass
-            stop.wait(0.1)   # sparse: the sampling must not slow what it measures
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    _, err = process.communicate()
-    seconds = time.perf_counter() - start
-    stop.set()
-    sampler.join()
-    if process.returncode:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{err.decode()[-2000:]}")
-    return seconds, peak / 2**20
+    result = run_profiled(command)
+    return result["seconds"], result["peak"]
 
 
 def write_benchmark(photos: str, work: str, count: int, rounds: int):

@@ -9,7 +9,7 @@ from conftest import COLOURS, make_image
 
 import tfrecordkit as tfk
 from tfrecordkit.errors import OptionError
-from tfrecordkit.read import assign_files
+from tfrecordkit.stream import assign_files
 
 # Large images among small ones: shards of about equal bytes hold unequal record counts.
 BIG = (0, 1, 2, 12, 13, 30)
@@ -81,7 +81,7 @@ def test_input_context_reads_its_pipelines_share(uneven):
 
 def test_fewer_files_than_workers_shards_by_record(uneven, caplog):
     out, _ = uneven
-    caplog.set_level(logging.INFO, logger="tfrecordkit.read")
+    caplog.set_level(logging.INFO, logger="tfrecordkit.stream")
     seen = []
     for index in range(6):
         ds = tfk.read(out, num_workers=6, worker_index=index, batch_size=3, image_size=8,

@@ -14,7 +14,7 @@ from conftest import COLOURS, make_image
 
 import tfrecordkit as tfk
 from tfrecordkit.errors import OptionError
-from tfrecordkit.read import _Plan, resume_position
+from tfrecordkit.stream import _Plan, resume_position
 
 ROWS = 40
 PER_EPOCH = 10        # batches of 4
