@@ -134,7 +134,9 @@ def test_interrupted_run_resumes_with_its_own_seed_and_keeps_complete_shards(
     frame, images = table
     out = tmp_path / "out"
     calls = {"n": 0}
-    real = write_module.load_image
+    import tfrecordkit.shard as shard_module
+
+    real = shard_module.load_image
 
     def interrupted(path, options):
         calls["n"] += 1
@@ -142,10 +144,10 @@ def test_interrupted_run_resumes_with_its_own_seed_and_keeps_complete_shards(
             raise KeyboardInterrupt
         return real(path, options)
 
-    monkeypatch.setattr(write_module, "load_image", interrupted)
+    monkeypatch.setattr(shard_module, "load_image", interrupted)
     with pytest.raises(KeyboardInterrupt):
         tfk.write_frame(frame, out, images=images, num_shards=5, jobs=1, progress=False)
-    monkeypatch.setattr(write_module, "load_image", real)
+    monkeypatch.setattr(shard_module, "load_image", real)
     left = sorted(os.listdir(out))
     assert "dataset.json" not in left and write_module.LOCK_NAME not in left
     assert [n for n in left if SHARD.match(n)] == [f"train-0000{i}-of-00005.tfrecord" for i in (0, 1)]
