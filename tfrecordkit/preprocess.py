@@ -275,20 +275,3 @@ def image_decoder(opts: ReadOptions, size, seed: int = 0, stored: dict | None = 
         return tf.ensure_shape(image, [size[0], size[1], channels])
 
     return decode
-
-
-def encoded_batch_decoder(opts: ReadOptions, size: tuple[int, int], seed: int = 0):
-    """A batch of encoded images -> [B, height, width, C], one image after another inside
-    one call (tf.map_fn), for a caller that holds a batch already. `read` decodes image
-    by image instead, in parallel, which keeps more cores busy."""
-    import tensorflow as tf
-
-    decode = image_decoder(opts, size, seed)
-    out = tf.TensorSpec([size[0], size[1], opts.channels],
-                        tf.uint8 if opts.dtype == "uint8" else tf.float32)
-
-    def decode_batch(encoded, height, width, key=None):
-        parts = (encoded, height, width) if key is None else (encoded, height, width, key)
-        return tf.map_fn(lambda p: decode(*p), parts, fn_output_signature=out)
-
-    return decode_batch
