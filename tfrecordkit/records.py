@@ -634,6 +634,22 @@ def format_index(entries) -> str:
     return "".join([f"{offset} {length}\n" for offset, length in entries])
 
 
+def read_index(tfrecord_path: str | os.PathLike) -> list[tuple[int, int]] | None:
+    """The ``(offset, length)`` entries of a TFRecord file's .idx, or None when it has no
+    .idx file or one that cannot be read or parsed.
+
+    Example:
+        >>> read_index("train-00000-of-00008.tfrecord")  # doctest: +SKIP
+        [(0, 2071), (2071, 2065)]
+    """
+    try:
+        with storage.open(os.fspath(tfrecord_path) + ".idx", "r", encoding="ascii") as f:
+            lines = f.read().splitlines()
+        return [(int(a), int(b)) for a, b in (line.split() for line in lines if line.strip())]
+    except (OSError, ValueError):
+        return None
+
+
 def write_index(
     tfrecord_path: str | os.PathLike,
     idx_path: str | os.PathLike | None = None,

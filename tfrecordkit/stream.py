@@ -17,6 +17,7 @@ from . import storage
 from .errors import DatasetError
 from .manifest import Manifest
 from .options import ReadOptions
+from .records import read_index
 
 log = logging.getLogger(__name__)
 
@@ -142,18 +143,17 @@ class _Plan:
 
         if f not in self._offsets:
             path, offsets = self.files[f] + ".idx", None
-            try:
-                if storage.exists(path):
-                    with storage.open(path, "r") as handle:
-                        table = np.array(handle.read().split(), np.int64).reshape(-1, 2)
-                    if len(table) == self.counts[f]:
-                        offsets = table[:, 0]
-                    else:
-                        log.warning("%s lists %d records, dataset.json %d; seeking by reading "
-                                    "past records instead (rebuild it: tfrecordkit index)",
-                                    path, len(table), self.counts[f])
-            except (OSError, ValueError) as e:
-                log.warning("cannot use %s (%s); seeking by reading past records instead", path, e)
+            if storage.exists(path):
+                entries = read_index(self.files[f])
+                if entries is None:
+                    log.warning("cannot read or parse %s; seeking by reading past records "
+                                "instead (rebuild it: tfrecordkit index --force)", path)
+                elif len(entries) == self.counts[f]:
+                    offsets = np.array([offset for offset, _ in entries], np.int64)
+                else:
+                    log.warning("%s lists %d records, dataset.json %d; seeking by reading "
+                                "past records instead (rebuild it: tfrecordkit index)",
+                                path, len(entries), self.counts[f])
             if offsets is None:
                 log.info("%s has no usable .idx file: a seek into it reads (never parses) the "
                          "records it skips", self.files[f])

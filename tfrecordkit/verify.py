@@ -12,7 +12,8 @@ from . import storage
 from .errors import translated
 from .locate import locate
 from .records import (FOOTER_SIZE, FRAMING_SIZE, HEADER_SIZE, _HEADER, _U32, _missing,
-                      _read_exact, detect_compression, masked_crc32c, open_stream)
+                      _read_exact, detect_compression, masked_crc32c, open_stream,
+                      read_index)
 
 
 @dataclass
@@ -52,15 +53,6 @@ class _Scan:
         self.records = 0
         self.end = 0
         self.complete = True
-
-
-def _read_index(file: str) -> list[tuple[int, int]] | None:
-    try:
-        with storage.open(file + ".idx", "r", encoding="ascii") as f:
-            lines = f.read().splitlines()
-        return [(int(a), int(b)) for a, b in (line.split() for line in lines if line.strip())]
-    except (OSError, ValueError):
-        return None
 
 
 def _scan_file(file: str, scan: _Scan) -> Iterator[tuple[int, int, bytes | None, str | None]]:
@@ -190,7 +182,7 @@ def verify(path: str | os.PathLike, *, decode_images: bool = False) -> VerifyRep
             what = "is not a regular file" if storage.exists(file) else "file is missing"
             bad(0, 0, what + (" (listed in dataset.json)" if expected is not None else ""))
             continue
-        scan = _Scan(_read_index(file))
+        scan = _Scan(read_index(file))
         for record, offset, data, problem in _scan_file(file, scan):
             if problem is None and decode_images:
                 problem = _image_problem(data)
