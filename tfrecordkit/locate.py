@@ -25,8 +25,8 @@ from . import storage
 from .errors import DatasetError, OptionError
 from .example import decode_sequence_example
 from .images import sniff_format
-from .manifest import (ERRORS_NAME, MANIFEST_NAME, Manifest, ShardInfo, find_manifest,
-                       load_manifest, write_manifest)
+from .manifest import (DONE_SUFFIX, ERRORS_NAME, LOCK_NAME, MANIFEST_NAME, RUN_NAME, Manifest,
+                       ShardInfo, find_manifest, load_manifest, write_manifest)
 from .records import (HEADER_SIZE, _detect, _is_plain_header, count_records, index_entries,
                       format_index, iter_records)
 from .schema import BYTES, CLASS, FLOAT, ID, INT, MULTI_LABEL, TARGET, Feature, Schema
@@ -51,10 +51,6 @@ _SHARD_NAME = re.compile(r"^(?P<prefix>.*)-\d{5}-of-\d{5}$")
 _NOT_RECORDS = (MANIFEST_NAME, ERRORS_NAME)
 _GLOB_CHARS = re.compile(r"[*?\[]")
 _SNIFF_BYTES = 4096
-# What an unfinished conversion leaves (write.py's RUN_NAME, LOCK_NAME and done marks).
-RUN_NAME = ".tfrecordkit.run.json"
-LOCK_NAME = ".tfrecordkit.lock"
-_DONE_SUFFIX = ".done.json"
 
 
 # ----------------------------------------------------------------------------- the one door
@@ -251,7 +247,7 @@ def _interrupted(directory: str) -> str | None:
     names = {n.rstrip("/") for n in names}
     marker = next((n for n in (RUN_NAME, LOCK_NAME) if n in names), None)
     marker = marker or next((n for n in sorted(names) if n.startswith(".")
-                             and (n.endswith(_DONE_SUFFIX) or ".tmp-" in n)), None)
+                             and (n.endswith(DONE_SUFFIX) or ".tmp-" in n)), None)
     if marker is None:
         parent = storage.dirname(storage.absolute(directory).rstrip("/"))
         if parent and storage.isfile(storage.join(parent, RUN_NAME)) \

@@ -14,6 +14,11 @@ from .schema import Schema
 FORMAT_VERSION = 1
 MANIFEST_NAME = "dataset.json"
 ERRORS_NAME = "errors.csv"
+# What a conversion keeps in its directory while it runs (and leaves when interrupted): its
+# lock, its run file (id, seed, pid) and a done mark per finished shard.
+LOCK_NAME = ".tfrecordkit.lock"
+RUN_NAME = ".tfrecordkit.run.json"
+DONE_SUFFIX = ".done.json"
 DEFAULT_IMAGE_KEY = "image/encoded"
 DEFAULT_SIZE_KEYS = ("image/height", "image/width")
 

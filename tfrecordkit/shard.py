@@ -23,7 +23,7 @@ from . import storage
 from .errors import SourceError, TfrecordkitError
 from .example import encode_example
 from .images import ImageOptions, load_image
-from .manifest import ShardInfo
+from .manifest import DONE_SUFFIX, ShardInfo
 from .plan import ShardSpec
 from .records import RecordWriter, format_index
 from .schema import Schema, encode_row, is_missing
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_DONE_SUFFIX = ".done.json"
 _CANCEL_CHECK_ROWS = 32       # rows between a worker's checks that its run is still current
 
 
@@ -269,7 +268,7 @@ def write_shard(task: ShardTask) -> ShardResult:
 
 
 def _done_path(directory: str, file: str) -> str:
-    return storage.join(directory, f".{file}{_DONE_SUFFIX}")
+    return storage.join(directory, f".{file}{DONE_SUFFIX}")
 
 
 def _reusable(task: ShardTask) -> ShardResult | None:

@@ -28,13 +28,12 @@ import numpy as np
 from . import __version__, storage
 from .errors import DatasetError, OptionError, SourceError, TfrecordkitError, translated
 from .images import ImageOptions
-from .manifest import (ERRORS_NAME, MANIFEST_NAME, Manifest, ShardInfo, find_manifest,
-                       load_manifest, write_manifest)
+from .manifest import (DONE_SUFFIX, ERRORS_NAME, LOCK_NAME, MANIFEST_NAME, RUN_NAME, Manifest,
+                       ShardInfo, find_manifest, load_manifest, write_manifest)
 from .options import MIN_ROWS_PER_SHARD, WriteOptions, option_names
 from .plan import assign_splits, order_rows, plan_split, split_counts
 from .schema import CLASS, Schema, build_schema, check_columns, is_missing, prepare_labels
-from .shard import (_DONE_SUFFIX, ShardResult, ShardRows, ShardTask, _done_path, _ready,
-                    _reusable, write_shard)
+from .shard import ShardResult, ShardRows, ShardTask, _done_path, _ready, _reusable, write_shard
 from .source import FOLDER_ID, FOLDER_LABEL, list_folder, read_table, resolve_image
 
 if TYPE_CHECKING:
@@ -48,10 +47,8 @@ except ImportError:  # pragma: no cover
     fcntl = None
 
 DEFAULT_SPLIT = "train"
-LOCK_NAME = ".tfrecordkit.lock"
-# This run's id and seed. A resumed run reuses the seed; a worker that outlives its run (a
-# thread after a failure) sees another id, or none, and moves nothing into place.
-RUN_NAME = ".tfrecordkit.run.json"
+# RUN_NAME holds this run's id and seed. A resumed run reuses the seed; a worker that outlives
+# its run (a thread after a failure) sees another id, or none, and moves nothing into place.
 _SCHEDULER_TIMEOUT_S = 10    # connecting to --scheduler; the dask default waits 30 s
 _SHARD_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*-\d{5}-of-\d{5}\.tfrecord(\.gz)?(\.idx)?$")
 _RECORD_OVERHEAD = 128        # bytes of Example framing and small features per record
@@ -321,9 +318,9 @@ def _remove_leftovers(directories: list[str], tasks: list[ShardTask]) -> None:
     for directory in directories:
         with contextlib.suppress(FileNotFoundError):
             for name in storage.listdir(directory):
-                shard = name[1:-len(_DONE_SUFFIX)] if name.endswith(_DONE_SUFFIX) else \
+                shard = name[1:-len(DONE_SUFFIX)] if name.endswith(DONE_SUFFIX) else \
                     name[:-len(".idx")] if name.endswith(".idx") else name
-                stale = ((_SHARD_NAME.match(name) or name.endswith(_DONE_SUFFIX))
+                stale = ((_SHARD_NAME.match(name) or name.endswith(DONE_SUFFIX))
                          and shard not in planned)
                 if stale or (name == MANIFEST_NAME and len(directories) > 1):
                     with contextlib.suppress(OSError):
@@ -770,7 +767,7 @@ def _finish(out_dir: str, directories: list[str]) -> None:
     for directory in directories:
         with contextlib.suppress(FileNotFoundError):
             for name in storage.listdir(directory):
-                if name.startswith(".") and name.endswith(_DONE_SUFFIX):
+                if name.startswith(".") and name.endswith(DONE_SUFFIX):
                     with contextlib.suppress(OSError):
                         storage.remove(storage.join(directory, name))
     with contextlib.suppress(FileNotFoundError):
