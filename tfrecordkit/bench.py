@@ -117,13 +117,20 @@ def keras_from_directory(root: str, batch_size: int, size: int):
              .prefetch(tf.data.AUTOTUNE)
 
 
+def _load_resized(path, size: int):
+    """What a tf.data user writes per image file: read, decode whole, resize, scale to [0, 1]."""
+    import tensorflow as tf
+
+    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    return tf.image.resize(image, (size, size)) / 255.0
+
+
 def tf_data_files(files: list[str], labels: list[int], batch_size: int, size: int):
     """(c) tf.data over the image files: read, decode and resize in parallel, then batch."""
     import tensorflow as tf
 
     def load(path, label):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        return tf.image.resize(image, (size, size)) / 255.0, label
+        return _load_resized(path, size), label
 
     ds = tf.data.Dataset.from_tensor_slices((files, labels)).shuffle(len(files))
     return ds.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size).repeat() \
@@ -346,12 +353,8 @@ def _tf_data_predict_files(files: list[str], batch_size: int, size: int):
     """The hand-written pipeline: read, decode and resize in parallel, batch, prefetch."""
     import tensorflow as tf
 
-    def load(path):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        return tf.image.resize(image, (size, size)) / 255.0
-
     return (tf.data.Dataset.from_tensor_slices(files)
-            .map(load, num_parallel_calls=tf.data.AUTOTUNE)
+            .map(lambda path: _load_resized(path, size), num_parallel_calls=tf.data.AUTOTUNE)
             .batch(batch_size).prefetch(tf.data.AUTOTUNE))
 
 
