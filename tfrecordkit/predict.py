@@ -332,17 +332,6 @@ def _source(source: Any, images: str | None, image_column: str | None, split: st
 
 # ----------------------------------------------------------------------------- decoding
 
-def _jpeg_size(encoded):
-    """(height, width) of a JPEG from its header, (0, 0) for anything else: lets the
-    reader's decoder pick a reduced DCT scale without decoding first."""
-    import tensorflow as tf
-
-    is_jpeg = tf.equal(tf.strings.substr(encoded, 0, 3), b"\xff\xd8\xff")
-    shape = tf.cond(is_jpeg, lambda: tf.image.extract_jpeg_shape(encoded)[:2],
-                    lambda: tf.zeros([2], tf.int32))
-    return shape[0], shape[1]
-
-
 def _file_dataset(files: _Files, opts: ReadOptions, size: tuple[int, int]):
     """Batches of (row numbers, images) over the files, decoded in parallel; a file that
     cannot be read or decoded is dropped from the stream (its row number with it) instead
@@ -359,9 +348,7 @@ def _file_dataset(files: _Files, opts: ReadOptions, size: tuple[int, int]):
     rows = [i for i, p in enumerate(files.paths) if p and i not in files.problems]
 
     def load(row, path):
-        encoded = tf.io.read_file(path)
-        height, width = _jpeg_size(encoded)
-        return row, decode(encoded, height, width)
+        return row, decode(tf.io.read_file(path))
 
     ds = tf.data.Dataset.from_tensor_slices(
         (tf.constant(rows, tf.int64), tf.constant([files.paths[i] for i in rows], tf.string)))
@@ -395,7 +382,7 @@ def _why_unreadable(path: str, opts: ReadOptions, size: tuple[int, int]) -> str:
     except OSError as e:
         return f"cannot be read: {e.strerror or e}"
     try:
-        image_decoder(opts, size)(tf.constant(data), tf.constant(0), tf.constant(0))
+        image_decoder(opts, size)(tf.constant(data))
     except (tf.errors.OpError, ValueError) as e:
         return f"cannot be decoded as an image: {_tf_reason(e)}"
     return "cannot be read or decoded as an image"
@@ -647,7 +634,7 @@ class Predictor:
                                 tf.uint8 if opts.dtype == "uint8" else tf.float32)
 
             def run(encoded):
-                images = tf.map_fn(lambda e: decode(e, *_jpeg_size(e)), encoded,
+                images = tf.map_fn(decode, encoded,
                                    fn_output_signature=out)
                 return infer(images)
 

@@ -144,13 +144,22 @@ def flipper(opts: ReadOptions, seed: int):
     return flip
 
 
-def jpeg_ratio(window_h, window_w, size):
-    """Index into `_JPEG_RATIOS` of the largest DCT scale that still leaves the decoded
-    window at least the target size (the window is at least 2x, 4x, 8x the target)."""
+def at_dct_scale(window_h, window_w, size, decode_at):
+    """decode_at(r) for the largest DCT ratio r (1, 2, 4, 8) that still leaves the decoded
+    window at least the target `size` (the window is at least r times it on both sides).
+    The choice is a chain of two-way tf.conds, entered only as far as the window's scale
+    reaches: a four-way tf.switch_case cost about 0.1 ms more per image."""
     import tensorflow as tf
 
     scale = tf.minimum(tf.cast(window_h, tf.int32) // size[0], tf.cast(window_w, tf.int32) // size[1])
-    return tf.add_n([tf.cast(scale >= r, tf.int32) for r in _JPEG_RATIOS[1:]])
+
+    def from_ratio(i):
+        if i + 1 == len(_JPEG_RATIOS):
+            return decode_at(_JPEG_RATIOS[i])
+        return tf.cond(scale >= _JPEG_RATIOS[i + 1], lambda: from_ratio(i + 1),
+                       lambda: decode_at(_JPEG_RATIOS[i]))
+
+    return from_ratio(0)
 
 
 def raw_batch_decoder(opts: ReadOptions, stored: tuple[int, int], size, seed: int = 0):
@@ -192,19 +201,22 @@ def raw_batch_decoder(opts: ReadOptions, stored: tuple[int, int], size, seed: in
 
 
 def image_decoder(opts: ReadOptions, size, seed: int = 0, stored: dict | None = None):
-    """decode(encoded, height, width, key=None): one encoded image -> [H, W, C].
+    """decode(encoded, height=None, width=None, key=None): one encoded image -> [H, W, C].
 
     JPEGs are decoded at 1/2, 1/4 or 1/8 scale (DCT scaling, nearly free) when that still
     covers the target size, which leaves less than a 2x shrink on the shorter side, so a
     plain bilinear resize follows (antialiasing would double the cost of every image).
-    With a crop, a JPEG's window is found from its header (`extract_jpeg_shape`) and only
-    the window is decoded (`decode_and_crop_jpeg`), at the DCT scale the window allows.
-    Other formats are decoded whole, cropped, and resized with antialiasing (kept exactly
-    when already the size). `key` is the record's (epoch, index), needed by random crops
-    and flips; `seed` is the read's. `stored` is what dataset.json says of the images
-    ("format", "size"): when every image is a JPEG of one size, the format check and the
-    choice of DCT scale are made once here instead of per image in the graph (a tf.cond
-    and a tf.switch_case per image cost about 0.1 ms, a sixth of decoding a 256 px photo).
+    With a crop, a JPEG's window is found from its size and only the window is decoded
+    (`decode_and_crop_jpeg`), at the DCT scale the window allows. The size is `height` and
+    `width` when the caller has them (stored beside the image), else read from the JPEG's
+    header (`extract_jpeg_shape`). Other formats are decoded whole, cropped, and resized
+    with antialiasing (kept exactly when already the size). `key` is the record's
+    (epoch, index), needed by random crops and flips; `seed` is the read's. `stored` is
+    what dataset.json says of the images ("format", "size"): when every image is a JPEG of
+    one size, the format check, the window (but a random one) and the DCT scale are fixed
+    here instead of per image in the graph (a tf.cond per image costs about 0.05 ms, a
+    tenth of decoding a 256 px photo), and an image that decodes to the target size is
+    not resized at all.
     """
     import tensorflow as tf
 
@@ -212,25 +224,44 @@ def image_decoder(opts: ReadOptions, size, seed: int = 0, stored: dict | None = 
     channels = opts.channels
     stored = stored or {}
     all_jpeg = stored.get("format") == "jpeg"
-    fixed = tuple(int(v) for v in stored["size"]) if stored.get("size") and size else None
+    known = tuple(int(v) for v in stored["size"]) if stored.get("size") else None
+    fixed = known if size else None
     if fixed and opts.crop != "random":   # the window and its DCT scale, known now
         top, left, ch, cw = (0, 0) + fixed if opts.crop is None else central_window(
             *fixed, opts.crop_fraction)
         ratio = max(r for r in _JPEG_RATIOS if min(ch // size[0], cw // size[1]) >= r or r == 1)
         fixed_window = [top // ratio, left // ratio, max(ch // ratio, 1), max(cw // ratio, 1)]
+        # What libjpeg hands back: the whole image scaled up to the next pixel, or the window.
+        decoded = ((-(-fixed[0] // ratio), -(-fixed[1] // ratio)) if opts.crop is None
+                   else tuple(fixed_window[2:]))
+        exact = decoded == tuple(size)   # already the target size: no resize at all
     else:
-        fixed = None
+        fixed, exact = None, False
+
+    # Mirrored before a stretching resize, on the (smaller) uint8 pixels: a bilinear resize
+    # with half-pixel centres is symmetric, so the result is the same. A centred crop or pad
+    # to the aspect can be a pixel off centre, so those flip after resizing.
+    early = opts.resize_mode == "stretch"
+    pre_flip = flip if early else (lambda image, key: image)
 
     def decode_any(encoded):
         image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
         image.set_shape([None, None, channels])
         return image
 
-    def decode(encoded, height, width, key=None):
+    def decode(encoded, height=None, width=None, key=None):
+        def jpeg_size():
+            if known:
+                return tf.constant(known, tf.int32)
+            if height is not None:
+                return tf.cast(tf.stack([height, width]), tf.int32)
+            return tf.io.extract_jpeg_shape(encoded)[:2]
+
         def other():
             image = decode_any(encoded)
             if opts.crop is not None:
                 image = cut(image, crop_window(opts, tf.shape(image), key, seed))
+            image = pre_flip(image, key)
             if size is None:
                 return tf.cast(image, tf.float32)
             shape = tf.shape(image)
@@ -246,21 +277,24 @@ def image_decoder(opts: ReadOptions, size, seed: int = 0, stored: dict | None = 
             elif size is None:
                 image = (decode_any(encoded) if opts.crop is None else
                          tf.io.decode_and_crop_jpeg(encoded, crop_window(
-                             opts, tf.io.extract_jpeg_shape(encoded), key, seed), channels=channels))
-                return tf.cast(tf.ensure_shape(image, [None, None, channels]), tf.float32)
+                             opts, jpeg_size(), key, seed), channels=channels))
+                return tf.cast(pre_flip(tf.ensure_shape(image, [None, None, channels]), key),
+                               tf.float32)
             elif opts.crop is None:
-                image = tf.switch_case(jpeg_ratio(height, width, size), [
-                    lambda r=r: tf.io.decode_jpeg(encoded, channels=channels, ratio=r)
-                    for r in _JPEG_RATIOS])
+                hw = jpeg_size()
+                image = at_dct_scale(hw[0], hw[1], size, lambda r: tf.io.decode_jpeg(
+                    encoded, channels=channels, ratio=r))
             else:
-                window = crop_window(opts, tf.io.extract_jpeg_shape(encoded), key, seed)
+                window = crop_window(opts, jpeg_size(), key, seed)
 
                 def cropped(r):   # with `ratio`, the window is in the scaled image's pixels
                     scaled = tf.concat([window[:2] // r, tf.maximum(window[2:] // r, 1)], 0)
                     return tf.io.decode_and_crop_jpeg(encoded, scaled, channels=channels, ratio=r)
 
-                image = tf.switch_case(jpeg_ratio(window[2], window[3], size),
-                                       [lambda r=r: cropped(r) for r in _JPEG_RATIOS])
+                image = at_dct_scale(window[2], window[3], size, cropped)
+            image = pre_flip(image, key)
+            if exact:   # a bilinear resize to the same size is the identity, at a cost
+                return tf.cast(tf.ensure_shape(image, [size[0], size[1], channels]), tf.float32)
             return fit(tf.ensure_shape(image, [None, None, channels]), False)
 
         if all_jpeg:
@@ -268,7 +302,7 @@ def image_decoder(opts: ReadOptions, size, seed: int = 0, stored: dict | None = 
         else:
             is_jpeg = tf.equal(tf.strings.substr(encoded, 0, 3), b"\xff\xd8\xff")
             image = tf.cond(is_jpeg, jpeg, other)
-        image = finish(flip(image, key))
+        image = finish(image if early else flip(image, key))
         if size is None:
             return image
         # Branches lose the static size; Keras and users build on element_spec.

@@ -188,12 +188,9 @@ def build(manifest: Manifest, opts: ReadOptions, *, labels: Sequence[str], ids: 
             parts.append(parsed[id_key] if id_key else tf.strings.as_string(keys[..., 1]))
         if images:
             encoded = parsed[image_key]
-            if size_keys:
-                height, width = parsed[size_keys[0]], parsed[size_keys[1]]
-            else:   # 0: the decoder finds the size (JPEGs then decode at full scale)
-                height = width = tf.zeros(tf.shape(encoded), tf.int64)
-            encoded = (encoded, height, width)
-            parts.append(batch_decode(*encoded, keys) if batch_decode else encoded)
+            # The stored size, else the decoder reads a JPEG's from its header.
+            encoded = (encoded,) + tuple(parsed[k] for k in size_keys or ())
+            parts.append(batch_decode(*encoded, key=keys) if batch_decode else encoded)
         if to_labels is not None:
             parts.append(to_labels(parsed))
         return tuple(parts)
@@ -205,7 +202,7 @@ def build(manifest: Manifest, opts: ReadOptions, *, labels: Sequence[str], ids: 
             slot = 2 if ids else 1
 
             def decode_element(*parts):   # parts[0]: the record's key
-                return parts[:slot] + (decode(*parts[slot], parts[0]),) + parts[slot + 1:]
+                return parts[:slot] + (decode(*parts[slot], key=parts[0]),) + parts[slot + 1:]
 
             ds = ds.unbatch().map(decode_element, num_parallel_calls=tf.data.AUTOTUNE,
                                   deterministic=deterministic)

@@ -488,7 +488,8 @@ def epoch_stream(manifest: Manifest, opts: ReadOptions, ordered: bool, chunk: in
                 lambda ids, serialized: (record_keys(e, ids), serialized))
             return per_epoch_fn(batches) if per_epoch_fn else batches
 
-        return tf.data.Dataset.range(epoch, tf.minimum(epoch + epochs, _NEVER)).flat_map(one)
+        return tf.data.Dataset.range(epoch, tf.minimum(epoch + epochs, _NEVER)).interleave(
+            one, cycle_length=1, num_parallel_calls=1, deterministic=True)
 
     head = tf.data.Dataset.from_tensors(tf.constant(0, tf.int64)).map(
         lambda _: tuple(tf.reshape(t, []) for t in tf.py_function(clock.begin, [], [tf.int64, tf.int64])))
