@@ -190,7 +190,8 @@ def crop_bench(path: str | os.PathLike, *, batch_size: int = DEFAULT_BATCH_SIZE,
                rounds: int = DEFAULT_ROUNDS) -> pd.DataFrame:
     """Random-resized crops and flips of JPEG shards to `image_size`: decoding each image
     whole and then cropping, against `tfk.read(crop="random", flip=True)`, which decodes
-    only the crop window (at reduced DCT scale where the window allows).
+    only the crop window (at reduced DCT scale where the window allows). Both repeat, so
+    `images` may span epochs (each draws new crops): a longer round is a steadier measure.
 
     Example:
         >>> tfk.bench.crop_bench("photos512_tfr", image_size=224)
@@ -204,7 +205,7 @@ def crop_bench(path: str | os.PathLike, *, batch_size: int = DEFAULT_BATCH_SIZE,
             path, batch_size=batch_size, image_size=image_size, repeat=True, crop="random",
             flip=True, label=False),
     }
-    return compare(loaders, min(images, manifest.records), batch_size, rounds)
+    return compare(loaders, images, batch_size, rounds)
 
 
 def tfk_read(path: str | os.PathLike, batch_size: int, size: int | None):
