@@ -163,3 +163,43 @@ def test_flip_mirrors_about_half_the_images():
                                 plain)) for i in range(40)]
     assert all(f != s for f, s in zip(flipped, same))   # each is one or the other
     assert 8 <= sum(flipped) <= 32
+
+
+@pytest.mark.parametrize("side, ratio", [(1024, 8), (600, 4), (300, 2), (200, 1)])
+def test_jpeg_decodes_at_the_largest_dct_scale_that_covers_the_target(side, ratio):
+    encoded = tf.constant(_photo(side, side, quality=90))
+    size = (128, 128)
+    scaled = tf.io.decode_jpeg(encoded, channels=3, ratio=ratio)
+    reference = tf.image.resize(scaled, size).numpy() / 255.0
+    decode = image_decoder(ReadOptions(), size)
+    from_header = decode(encoded).numpy()                 # size read from the JPEG's header
+    from_record = decode(encoded, side, side).numpy()     # size stored beside the image
+    np.testing.assert_allclose(from_header, reference, atol=1e-6)
+    np.testing.assert_array_equal(from_header, from_record)
+    if ratio == 8:   # decoded straight to the target size: the pixels, not resampled
+        np.testing.assert_array_equal(from_header, scaled.numpy() / np.float32(255.0))
+
+
+def test_one_size_jpeg_datasets_skip_the_resize_when_the_dct_scale_lands_on_target():
+    encoded = tf.constant(_photo(256, 192, quality=90))
+    decode = image_decoder(ReadOptions(), (128, 96), stored={"format": "jpeg", "size": [256, 192]})
+    expected = tf.io.decode_jpeg(encoded, channels=3, ratio=2).numpy() / np.float32(255.0)
+    np.testing.assert_array_equal(decode(encoded).numpy(), expected)
+
+
+@pytest.mark.parametrize("resize_mode", ["stretch", "crop", "pad"])
+def test_flip_with_a_resize_is_the_mirror_of_the_unflipped_image(resize_mode):
+    encoded = tf.constant(_photo(64, 96))
+    size = (40, 50)
+    plain = image_decoder(ReadOptions(resize_mode=resize_mode), size)(encoded).numpy()
+    decode = image_decoder(ReadOptions(flip=True, resize_mode=resize_mode), size, seed=2)
+    mirrored = 0
+    for i in range(24):
+        image = decode(encoded, key=tf.constant([1, i], tf.int64)).numpy()
+        if np.allclose(image, plain, atol=1e-6):
+            continue
+        # stretch mirrors before resizing (the same pixels up to float rounding); crop and
+        # pad, whose centring can be a pixel off, mirror after
+        np.testing.assert_allclose(image, plain[:, ::-1], atol=1e-5)
+        mirrored += 1
+    assert 4 <= mirrored <= 20
