@@ -198,7 +198,6 @@ def crop_bench(path: str | os.PathLike, *, batch_size: int = DEFAULT_BATCH_SIZE,
     """
     from .read import read
 
-    manifest = locate(path).manifest
     loaders = {
         "decode, then random crop + flip (tf.data)": lambda: decode_then_crop(path, batch_size, image_size),
         'tfk.read(crop="random", flip=True)': lambda: read(
@@ -324,7 +323,7 @@ def small_cnn(image_size: int = DEFAULT_IMAGE_SIZE, classes: int = 9):
 
 def folder_images(folder: str | os.PathLike) -> list[str]:
     """Every image below `folder`, sorted: the files `tfk.predict(model, folder)` reads."""
-    from .predict import _folder_images
+    from .image_files import folder_images as _folder_images
 
     root = os.fspath(folder)
     return [os.path.join(root, *rel.split("/")) for rel in _folder_images(root)]

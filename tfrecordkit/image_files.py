@@ -1,0 +1,202 @@
+"""Image files to predict, from whatever names them: a folder (recursive, id = the path
+relative to it), a CSV or Parquet table of paths (its other columns carried along), a list
+of paths, a glob or one file; or, for anything else, the dataset the reader resolves. Then
+their stream: read, decoded by the reader's own code (preprocess.py) in parallel, each with
+its row number, unreadable files dropped from the stream and explained afterwards.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import storage
+from .errors import OptionError
+from .manifest import MANIFEST_NAME, Manifest
+from .options import ReadOptions
+from .preprocess import image_decoder
+from .read import _load
+from .source import IMAGE_EXTENSIONS, TABLE_SUFFIXES, read_table, resolve_image
+
+ID_COLUMN = "id"
+ROOT_CHECK_ROWS = 50        # table rows checked against the image root before reading
+
+
+@dataclass
+class Files:
+    """Image files to predict, one row each: what to read and what the row is called."""
+
+    paths: list[str]                 # "" where the row names no readable path
+    ids: list[str]
+    problems: dict[int, str] = field(default_factory=dict)   # row -> known reason, before reading
+    carried: Any = None              # the table's other columns (a DataFrame), or None
+    id_column: str = ID_COLUMN
+
+
+def is_image(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+def folder_images(root: str) -> list[str]:
+    """Relative posix paths of the images below `root`, sorted; hidden entries left out."""
+    found = []
+    for directory, subdirs, files in storage.walk(root):
+        subdirs[:] = [d for d in subdirs if not d.startswith(".")]
+        inner = os.path.relpath(directory, root) if directory != root else ""
+        for name in files:
+            if not name.startswith(".") and is_image(name):
+                found.append(os.path.join(inner, name).replace(os.sep, "/"))
+    return sorted(found)
+
+
+def table_files(path: str, images: str | None, image_column: str | None) -> Files:
+    frame = read_table(path, string_columns=(image_column,) if image_column else ())
+    column = image_column or frame.columns[0]
+    if column not in frame.columns:
+        raise OptionError(f"`image_column` {column!r} is not a column of {path}; its columns "
+                          f"are: {', '.join(map(str, frame.columns))}.")
+    root = os.fspath(images) if images is not None else (os.path.dirname(path) or ".")
+    if not storage.isdir(root):
+        raise OptionError(f"`images` {root!r} is not a directory; pass the folder the paths in "
+                          f"{path}'s column {column!r} are relative to.")
+    paths, problems = [], {}
+    for row, value in enumerate(frame[column].tolist()):
+        try:
+            paths.append(resolve_image(root, value, None)[0])
+        except ValueError as e:
+            paths.append("")
+            problems[row] = str(e)
+    sample = [p for p in paths[:ROOT_CHECK_ROWS] if p]
+    if sample and not any(storage.exists(p) for p in sample):
+        raise OptionError(f"None of the first {len(sample)} images of {path} is in `images` "
+                          f"{root!r} (tried {sample[0]!r}); pass the folder its paths are "
+                          "relative to with images= (--images).")
+    id_column = ID_COLUMN if ID_COLUMN not in frame.columns or column == ID_COLUMN else str(column)
+    ids = ["" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+           for v in frame[column].tolist()]
+    return Files(paths, ids, problems, frame.drop(columns=[column]), id_column)
+
+
+def resolve_source(source: Any, images: str | None, image_column: str | None, split: str | None
+            ) -> Manifest | Files:
+    """What `source` names: a dataset (its manifest) or image files with their ids."""
+    def under_root(p: str) -> str:
+        return p if images is None or os.path.isabs(p) else os.path.join(os.fspath(images), p)
+
+    if isinstance(source, (list, tuple)):
+        ids = [os.fspath(p) for p in source]
+        if not ids:
+            raise OptionError("`source` is an empty list; pass at least one image path.")
+        return Files([under_root(p) for p in ids], ids)
+    if not isinstance(source, (str, os.PathLike)):
+        raise OptionError(f"`source` must be a dataset directory, a folder of images, a CSV or "
+                          f"Parquet table of image paths, an image file, a glob, or a list of "
+                          f"paths; received source={source!r}.")
+    path = os.fspath(source)
+    if image_column is not None and os.path.splitext(path)[1].lower() not in TABLE_SUFFIXES:
+        raise OptionError(f"`image_column` names a column of a table of image paths, but "
+                          f"source {path!r} is not a .csv or .parquet file; leave it out.")
+    if storage.isdir(path):
+        if storage.isfile(storage.join(path, MANIFEST_NAME)):
+            return _load(path, split)
+        found = folder_images(path)
+        if not found:   # split subdirectories, or TFRecord files: the reader's to resolve
+            return _load(path, split)
+        return Files([os.path.join(path, *rel.split("/")) for rel in found], found)
+    if storage.isfile(path):
+        if os.path.splitext(path)[1].lower() in TABLE_SUFFIXES:
+            return table_files(path, images, image_column)
+        if is_image(path):
+            return Files([path], [path])
+        return _load(path, split)
+    if any(c in path for c in "*?["):
+        matched = sorted(storage.glob(path))
+        if matched and all(is_image(m) for m in matched):
+            return Files(matched, matched)
+        if not matched:
+            raise OptionError(f"`source` glob {path!r} matches no file.")
+        return _load(path, split)
+    raise OptionError(f"`source` {path!r} does not exist; pass a dataset directory, a folder "
+                      "of images, a CSV or Parquet table of image paths, an image file, a glob "
+                      "or a list of paths.")
+
+
+# ----------------------------------------------------------------------------- reading
+
+# The traced file loader per (options, size): tracing the decoder's branches (one per DCT
+# scale and format) takes about 0.1 s, paid once per process instead of once per call.
+_LOADERS: dict = {}
+
+
+def _file_loader(opts: ReadOptions, size: tuple[int, int]):
+    """(row, path) -> (row, image), the reader's decoding of one file."""
+    import tensorflow as tf
+
+    key = (opts, tuple(size))
+    if key not in _LOADERS:
+        decode = image_decoder(opts, size)
+
+        @tf.function(input_signature=[tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.string)],
+                     autograph=False)   # explicit tf.conds only: nothing to convert
+        def load(row, path):
+            return row, decode(tf.io.read_file(path))
+
+        _LOADERS[key] = load
+    return _LOADERS[key]
+
+
+def file_dataset(files: Files, opts: ReadOptions, size: tuple[int, int]):
+    """Batches of (row numbers, images) over the files, decoded in parallel; a file that
+    cannot be read or decoded is dropped from the stream (its row number with it) instead
+    of ending it, and reported afterwards."""
+    import tensorflow as tf
+
+    for i, path in enumerate(files.paths):
+        if path and i not in files.problems:
+            try:   # a FIFO or device would block tf.io.read_file forever: a stat refuses it
+                storage.require_regular_file(path, "image file")
+            except OSError as e:
+                files.problems[i] = f"cannot be read: {e.strerror}"
+    rows = [i for i, p in enumerate(files.paths) if p and i not in files.problems]
+
+    load = _file_loader(opts, size)
+    ds = tf.data.Dataset.from_tensor_slices(
+        (tf.constant(rows, tf.int64), tf.constant([files.paths[i] for i in rows], tf.string)))
+    # Each image carries its row, which places its predictions: the parallel decoders may
+    # hand images over in any order, a slow one holding up none behind it.
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
+    ds = ds.ignore_errors().batch(opts.batch_size)
+    return ds.prefetch(tf.data.AUTOTUNE), math.ceil(len(rows) / opts.batch_size)
+
+
+def tf_reason(error: Exception) -> str:
+    """The one line of a TensorFlow error that says what went wrong, without the graph
+    execution preamble, the call stack and the node names."""
+    lines = str(getattr(error, "message", error)).splitlines()
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith(("Graph execution error", "Detected at node", "File ")):
+            continue
+        line = re.sub(r"\{\{function_node [^}]*\}\}\s*|\s*\[\[\{\{node .*$|\s*\[Op:.*$", "", line)
+        if line:
+            return line
+    return str(error).strip()
+
+
+def why_unreadable(path: str, opts: ReadOptions, size: tuple[int, int]) -> str:
+    """The reason a file dropped out of the stream: the read or decode error, found again
+    for this one file only."""
+    import tensorflow as tf
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        return f"cannot be read: {e.strerror or e}"
+    try:
+        image_decoder(opts, size)(tf.constant(data))
+    except (tf.errors.OpError, ValueError) as e:
+        return f"cannot be decoded as an image: {tf_reason(e)}"
+    return "cannot be read or decoded as an image"
