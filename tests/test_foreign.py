@@ -213,10 +213,10 @@ def test_remote_url_of_extensionless_shards(tmp_path):
 
 def test_a_sample_short_of_every_record_leaves_classes_unknown_until_index_manifest(
         tmp_path, monkeypatch):
-    from tfrecordkit import locate as locate_module
+    from tfrecordkit import inference
 
     d = write_imagenet(tmp_path / "imagenet")
-    monkeypatch.setattr(locate_module, "MANIFEST_SAMPLE_RECORDS", 4)   # 2 of each file's 5
+    monkeypatch.setattr(inference, "MANIFEST_SAMPLE_RECORDS", 4)   # 2 of each file's 5
     manifest = locate(d, label="image/class/label").manifest
     assert manifest.schema["image/class/label"].kind == "int64" and manifest.vocabularies == {}
     assert manifest.image["size"] is None and manifest.records == 10

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any, Sequence
 from . import storage
 from .errors import TfrecordkitError, translated
 from .images import sniff_format
-from .locate import (DEFAULT_SCAN_RECORDS, FeatureInfo, InferredSchema, Location, count,
-                     decode_record, infer, infer_files, locate, schema)
+from .inference import decode_record, infer_files
+from .locate import (DEFAULT_SCAN_RECORDS, FeatureInfo, InferredSchema, Location, count, infer,
+                     locate, schema)
 from .manifest import Manifest
 from .records import iter_records
 from .schema import CLASS, MULTI_LABEL
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 THUMBNAIL_PIXELS = 96
 SHOWN_SIZES = 10   # image sizes a Stats repr lists (the most common); the frame has them all
 _KIND_NAMES = {"Example": "tf.train.Example", "SequenceExample": "tf.train.SequenceExample"}
-# count, infer, schema, FeatureInfo and InferredSchema live in locate.py; re-exported here
+# count, infer, schema, FeatureInfo and InferredSchema come through locate.py; re-exported here
 # because they are part of looking inside a file.
 __all__ = ["FeatureInfo", "InferredSchema", "Stats", "count", "describe", "format_description",
            "infer", "inspect", "schema", "show_batch", "stats"]
