@@ -36,11 +36,11 @@ def mark(what: str, **extra) -> None:
 
 def timed_shard(task):
     """`write_shard` with marks; runs in the workers (imported there by reference)."""
-    from tfrecordkit import write
+    from tfrecordkit import pool
 
     mark("shard start", file=task.spec.file)
     # In the client (--jobs 1) write_shard is this function; in a worker it is the original.
-    result = getattr(write, "_untimed_write_shard", write.write_shard)(task)
+    result = getattr(pool, "_untimed_write_shard", pool.write_shard)(task)
     mark("shard end", file=task.spec.file)
     return result
 
@@ -83,7 +83,7 @@ def main() -> None:
     if len(sys.argv) < 3:
         sys.exit(__doc__)
     mark("process start")
-    from tfrecordkit import write
+    from tfrecordkit import pool, write
     from tfrecordkit.cli import main as cli
 
     mark("tfrecordkit imported")
@@ -93,9 +93,9 @@ def main() -> None:
         [HERE, os.path.dirname(HERE), *filter(None, [os.environ.get("PYTHONPATH")])])
     import write_stages
 
-    write._untimed_write_shard = write.write_shard
-    write.write_shard = write_stages.timed_shard
-    for name in ("_estimate_sizes", "_fingerprint", "_duplicates", "_run", "write_manifest"):
+    pool._untimed_write_shard = pool.write_shard
+    pool.write_shard = write_stages.timed_shard
+    for name in ("_estimate_sizes", "_fingerprint", "_duplicates", "run_shards", "write_manifest"):
         wrap(write, name)
     shutil.rmtree(sys.argv[2], ignore_errors=True)
     code = cli(["convert", *sys.argv[1:], "--quiet"])

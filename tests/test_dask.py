@@ -111,7 +111,7 @@ def test_bad_row_on_a_worker_names_the_row(cluster, table, tmp_path):
 
 
 def test_unreachable_scheduler(table, tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("tfrecordkit.write._SCHEDULER_TIMEOUT_S", 1)
+    monkeypatch.setattr("tfrecordkit.pool._SCHEDULER_TIMEOUT_S", 1)
     frame, images = table
     frame.to_csv(tmp_path / "labels.csv", index=False)
     code = main(["convert", str(tmp_path / "labels.csv"), str(tmp_path / "out"),

@@ -549,8 +549,8 @@ def _alive(pid):
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc")
 def test_workers_exit_within_seconds_after_kill_9_of_the_main_process(tmp_path):
-    script = ("import time, tfrecordkit.write as w\n"
-              "w._start_workers(2, None)\n"
+    script = ("import time, tfrecordkit.pool as w\n"
+              "w.start_workers(2, None)\n"
               "w._starting.join()\n"
               "print('ready', flush=True)\n"
               "time.sleep(120)\n")

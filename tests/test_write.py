@@ -194,12 +194,12 @@ def test_a_shard_task_is_plain_data_a_worker_writes_without_pandas(tmp_path, tab
     import subprocess
     import sys
 
-    import tfrecordkit.write as write_module
+    import tfrecordkit.pool as pool
 
     frame, images = table
     sent = []
-    real = write_module.write_shard
-    monkeypatch.setattr(write_module, "write_shard", lambda task: sent.append(task) or real(task))
+    real = pool.write_shard
+    monkeypatch.setattr(pool, "write_shard", lambda task: sent.append(task) or real(task))
     tfk.write_frame(frame, tmp_path / "out", images=images, label="colour", num_shards=1, jobs=1)
     task = sent[0]
     assert task.rows.numbers[:3] == [int(i) for i in task.rows.numbers[:3]]
@@ -208,7 +208,7 @@ def test_a_shard_task_is_plain_data_a_worker_writes_without_pandas(tmp_path, tab
     again.mkdir()
     with open(tmp_path / "task.pkl", "wb") as f:
         pickle.dump(dataclasses.replace(task, directory=str(again), run_file=""), f)
-    code = ("import pickle, sys; from tfrecordkit.write import write_shard; "
+    code = ("import pickle, sys; from tfrecordkit.shard import write_shard; "
             f"r = write_shard(pickle.load(open({str(tmp_path / 'task.pkl')!r}, 'rb'))); "
             "print(r.records, 'pandas' in sys.modules, 'tensorflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -220,18 +220,18 @@ def test_a_shard_task_is_plain_data_a_worker_writes_without_pandas(tmp_path, tab
 def test_workers_start_while_the_client_plans_only_for_the_process_pool(monkeypatch):
     import joblib
 
-    import tfrecordkit.write as write_module
+    import tfrecordkit.pool as pool
 
-    monkeypatch.setattr(write_module, "_starting", None)
-    write_module._start_workers(1, None)
-    assert write_module._starting is None
-    write_module._start_workers(2, "threading")
-    assert write_module._starting is None
+    monkeypatch.setattr(pool, "_starting", None)
+    pool.start_workers(1, None)
+    assert pool._starting is None
+    pool.start_workers(2, "threading")
+    assert pool._starting is None
     with joblib.parallel_config(backend="threading"):   # a caller's choice is left alone
-        write_module._start_workers(2, None)
-    assert write_module._starting is None
-    write_module._start_workers(2, None)
-    thread = write_module._starting
+        pool.start_workers(2, None)
+    assert pool._starting is None
+    pool.start_workers(2, None)
+    thread = pool._starting
     assert thread is not None and thread.name == "tfrecordkit-start-workers"
     thread.join(60)
     assert not thread.is_alive()

@@ -2,7 +2,7 @@
 
 The client plans (schema, splits, order, shards); workers each write whole shards from
 plain data (a frame slice and paths) with `shard.write_shard`, which never imports
-TensorFlow.
+TensorFlow, run in parallel by pool.py.
 A shard goes to a temporary name and is renamed when complete; dataset.json comes last.
 """
 from __future__ import annotations
@@ -18,11 +18,9 @@ import posixpath
 import re
 import secrets
 import socket
-import threading
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-import joblib
 import numpy as np
 
 from . import __version__, storage
@@ -33,7 +31,8 @@ from .manifest import (DONE_SUFFIX, ERRORS_NAME, LOCK_NAME, MANIFEST_NAME, RUN_N
 from .options import MIN_ROWS_PER_SHARD, WriteOptions, option_names
 from .plan import assign_splits, order_rows, plan_split, split_counts
 from .schema import CLASS, Schema, build_schema, check_columns, is_missing, prepare_labels
-from .shard import ShardResult, ShardRows, ShardTask, _done_path, _ready, _reusable, write_shard
+from .pool import parallel_backend, run_shards, start_workers
+from .shard import ShardResult, ShardRows, ShardTask, _done_path
 from .source import FOLDER_ID, FOLDER_LABEL, list_folder, read_table, resolve_image
 
 if TYPE_CHECKING:
@@ -49,7 +48,6 @@ except ImportError:  # pragma: no cover
 DEFAULT_SPLIT = "train"
 # RUN_NAME holds this run's id and seed. A resumed run reuses the seed; a worker that outlives
 # its run (a thread after a failure) sees another id, or none, and moves nothing into place.
-_SCHEDULER_TIMEOUT_S = 10    # connecting to --scheduler; the dask default waits 30 s
 _SHARD_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*-\d{5}-of-\d{5}\.tfrecord(\.gz)?(\.idx)?$")
 _RECORD_OVERHEAD = 128        # bytes of Example framing and small features per record
 _JPEG_BYTES_PER_PIXEL = 0.4   # estimates for planning shard sizes before anything is encoded
@@ -180,82 +178,6 @@ def _exclusive_file(path: str, out_dir: str) -> Iterator[None]:  # pragma: no co
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.remove(path)
-
-
-@contextlib.contextmanager
-def _parallel_backend(opts: WriteOptions) -> Iterator[None]:
-    """Applies --backend/--scheduler; with neither, a caller's joblib.parallel_config rules."""
-    if opts.backend is None:
-        yield
-        return
-    if opts.backend != "dask":
-        with joblib.parallel_config(backend=opts.backend):
-            yield
-        return
-    try:
-        from dask.distributed import Client, default_client
-    except ImportError:
-        raise OptionError("backend='dask' needs dask.distributed; install it with "
-                          "`pip install 'tfrecordkit[dask]'`.") from None
-    client = None
-    if opts.scheduler:
-        try:
-            client = Client(opts.scheduler, timeout=_SCHEDULER_TIMEOUT_S)
-        except (OSError, ValueError, TypeError) as e:
-            raise TfrecordkitError(f"Could not connect to the dask scheduler at "
-                                   f"{opts.scheduler!r} ({e}); check --scheduler and that the "
-                                   "scheduler is running.") from None
-    else:
-        try:
-            default_client()
-        except ValueError:
-            raise OptionError("backend='dask' needs a scheduler address (--scheduler "
-                              "tcp://host:8786) or a running dask.distributed Client.") from None
-    try:
-        with joblib.parallel_config(backend="dask"):
-            yield
-    finally:
-        if client is not None:
-            client.close()
-
-
-_starting: threading.Thread | None = None   # the pool start-up under way, if any
-
-
-def _start_workers(jobs: int | None, backend: str | None) -> None:
-    """Starts joblib's process pool in the background while the client reads and plans.
-
-    Each loky worker is a fresh Python that imports tfrecordkit (a few tenths of a second);
-    started here, that overlaps reading the table, listing files and planning shards rather
-    than following them (about 1.2x on a 6000-image job on two cores). Only joblib's own
-    process pool is started (the default, or --backend loky): a caller's parallel_config
-    naming another backend, dask and `jobs=1` are left alone.
-    """
-    global _starting
-    if jobs == 1 or backend not in (None, "loky") or (_starting and _starting.is_alive()):
-        return
-    from joblib.parallel import get_active_backend
-
-    if backend is None and type(get_active_backend()[0]).__name__ != "LokyBackend":
-        return
-    n_jobs = jobs if jobs is not None else -1
-
-    def start() -> None:
-        try:
-            joblib.Parallel(n_jobs=n_jobs)(
-                joblib.delayed(_ready)(os.getpid()) for _ in range(joblib.effective_n_jobs(n_jobs)))
-        except Exception as e:  # the conversion's own Parallel reports a broken pool
-            log.debug("starting the worker processes early failed: %s", e)
-
-    _starting = threading.Thread(target=start, name="tfrecordkit-start-workers", daemon=True)
-    _starting.start()
-
-
-def _dask_active() -> bool:
-    """Whether joblib's active backend (ours or a caller's parallel_config) is dask."""
-    from joblib.parallel import get_active_backend
-
-    return type(get_active_backend()[0]).__name__.startswith("Dask")
 
 
 def _fingerprint(frame: pd.DataFrame, schema: Schema, opts: dict[str, Any]) -> str:
@@ -411,37 +333,6 @@ def _check_image_root(frame: pd.DataFrame, image_column: str, opts: WriteOptions
         "the extension the files have that the table leaves out.")
 
 
-def _run(tasks: list[ShardTask], opts: WriteOptions, total_rows: int,
-         with_rows: Callable[[ShardTask], ShardTask]) -> list[ShardResult]:
-    """Writes the shards in parallel (each worker whole shards), with a progress bar."""
-    # Plain tqdm: tqdm.auto warns in notebooks without ipywidgets.
-    from tqdm import tqdm
-
-    results, todo = [], []
-    for task in tasks:
-        reused = _reusable(task) if opts.resume else None
-        (results if reused else todo).append(reused or task)
-    if opts.resume and results:
-        log.info("resume: kept %d complete shards, writing %d", len(results), len(todo))
-    done_rows = sum(r.records + len(r.skipped) for r in results)
-    n_jobs = opts.jobs if opts.jobs is not None else -1
-    with tqdm(total=total_rows, initial=done_rows, unit="img", desc="convert",
-              disable=not opts.progress, dynamic_ncols=True) as bar:
-        # On dask even one shard goes to the cluster: its workers may be the ones that
-        # should read the sources and write the output.
-        if (len(todo) == 1 or opts.jobs == 1) and not _dask_active():
-            outputs = (write_shard(with_rows(t)) for t in todo)
-        else:
-            if _starting is not None:
-                _starting.join()   # the same pool: its workers are up, or nearly
-            parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-            outputs = parallel(joblib.delayed(write_shard)(with_rows(t)) for t in todo)
-        for result in outputs:
-            results.append(result)
-            bar.update(result.records + len(result.skipped))
-    return results
-
-
 @translated(output_argument="out_dir")
 def write_frame(frame: pd.DataFrame, out_dir: str | os.PathLike, *,
                 images: str | os.PathLike | None = None, **options: Any) -> Manifest:
@@ -485,7 +376,7 @@ def _write_frame(frame: pd.DataFrame, out_dir: str | os.PathLike,
                           "received images=None.")
     opts = WriteOptions(images=images, **options)
     if len(frame) > MIN_ROWS_PER_SHARD:   # several shards: workers will be wanted
-        _start_workers(opts.jobs, opts.backend)
+        start_workers(opts.jobs, opts.backend)
     if not storage.isdir(opts.images):
         raise OptionError(f"`images` {opts.images!r} is not a directory.")
     if len(frame) == 0:
@@ -536,7 +427,7 @@ def _write(frame: pd.DataFrame, out_dir: str, schema: Schema, opts: WriteOptions
     if not created and not storage.isdir(out_dir):
         raise OptionError(f"`out_dir` {out_dir!r} exists and is not a directory.")
     # The backend first: a scheduler that cannot be reached fails before anything is written.
-    with _parallel_backend(opts):
+    with parallel_backend(opts):
         try:
             storage.makedirs(out_dir)
         except OSError as e:
@@ -644,7 +535,7 @@ def _write_locked(frame: pd.DataFrame, out_dir: str, schema: Schema,
     try:
         # Each task gets its slice of the frame only when it is dispatched, so the client
         # holds a few slices at a time rather than a second copy of the whole frame.
-        results = _run(tasks, opts, len(frame), cut)
+        results = run_shards(tasks, opts, len(frame), cut)
     except SourceError:
         _abandon(out_dir, all_dirs, tasks)
         raise
@@ -736,7 +627,7 @@ def _repair(out_dir: str, directories: list[str], tasks: list[ShardTask],
     storage.makedirs(scratch)
     try:
         todo = [replace(by_path[path], directory=scratch) for path in sorted(damaged)]
-        results = {r.file: r for r in _run(todo, replace(opts, resume=False),
+        results = {r.file: r for r in run_shards(todo, replace(opts, resume=False),
                                            sum(len(t.spec.rows) for t in todo), with_rows)}
         for path in sorted(damaged):
             task = by_path[path]
@@ -809,7 +700,7 @@ def convert(source: str | os.PathLike, out_dir: str | os.PathLike, **options: An
     unknown = sorted(set(options) - set(option_names()))
     if not unknown:
         opts = WriteOptions(**options)   # every argument checked before any I/O
-        _start_workers(opts.jobs, opts.backend)
+        start_workers(opts.jobs, opts.backend)
     if storage.isdir(source):
         return write_folder(source, out_dir, **options)
     strings = tuple(options[k] for k in ("id_column", "image_column") if options.get(k))
