@@ -203,3 +203,18 @@ def test_flip_with_a_resize_is_the_mirror_of_the_unflipped_image(resize_mode):
         np.testing.assert_allclose(image, plain[:, ::-1], atol=1e-5)
         mirrored += 1
     assert 4 <= mirrored <= 20
+
+
+def test_a_random_crop_takes_its_window_from_the_jpeg_not_a_stored_size_that_may_be_wrong():
+    # Other writers' records may leave image/height and image/width out of some records (the
+    # parse fills 0) or get them wrong; the window must still lie inside the image.
+    encoded = tf.constant(_photo(120, 160))
+    opts = ReadOptions(crop="random", image_size=(32, 32))
+    decode = image_decoder(opts, (32, 32), seed=4)
+    for stored in ((0, 0), (480, 640)):
+        for i in range(6):
+            key = tf.constant([0, i], tf.int64)
+            image = decode(encoded, *stored, key=key).numpy()
+            window = crop_window(opts, [120, 160], key, seed=4).numpy()
+            assert image.shape == (32, 32, 3), (stored, window)
+            np.testing.assert_array_equal(image, decode(encoded, key=key).numpy())

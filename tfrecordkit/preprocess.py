@@ -207,9 +207,9 @@ def image_decoder(opts: ReadOptions, size, seed: int = 0, stored: dict | None = 
     covers the target size, which leaves less than a 2x shrink on the shorter side, so a
     plain bilinear resize follows (antialiasing would double the cost of every image).
     With a crop, a JPEG's window is found from its size and only the window is decoded
-    (`decode_and_crop_jpeg`), at the DCT scale the window allows. The size is `height` and
-    `width` when the caller has them (stored beside the image), else read from the JPEG's
-    header (`extract_jpeg_shape`). Other formats are decoded whole, cropped, and resized
+    (`decode_and_crop_jpeg`), at the DCT scale the window allows. The size is dataset.json's
+    when every image has one, else read from the JPEG's header (`extract_jpeg_shape`);
+    `height` and `width` stored beside the image only pick a whole image's DCT scale. Other formats are decoded whole, cropped, and resized
     with antialiasing (kept exactly when already the size). `key` is the record's
     (epoch, index), needed by random crops and flips; `seed` is the read's. `stored` is
     what dataset.json says of the images ("format", "size"): when every image is a JPEG of
@@ -250,10 +250,13 @@ def image_decoder(opts: ReadOptions, size, seed: int = 0, stored: dict | None = 
         return image
 
     def decode(encoded, height=None, width=None, key=None):
-        def jpeg_size():
+        def jpeg_size(from_record: bool):
+            """(height, width): dataset.json's one size, else the record's (`from_record`:
+            only to pick a whole image's DCT scale, where a missing or wrong stored size
+            costs quality, never a crop window outside the image), else the header's."""
             if known:
                 return tf.constant(known, tf.int32)
-            if height is not None:
+            if from_record and height is not None:
                 return tf.cast(tf.stack([height, width]), tf.int32)
             return tf.io.extract_jpeg_shape(encoded)[:2]
 
@@ -277,15 +280,15 @@ def image_decoder(opts: ReadOptions, size, seed: int = 0, stored: dict | None = 
             elif size is None:
                 image = (decode_any(encoded) if opts.crop is None else
                          tf.io.decode_and_crop_jpeg(encoded, crop_window(
-                             opts, jpeg_size(), key, seed), channels=channels))
+                             opts, jpeg_size(False), key, seed), channels=channels))
                 return tf.cast(pre_flip(tf.ensure_shape(image, [None, None, channels]), key),
                                tf.float32)
             elif opts.crop is None:
-                hw = jpeg_size()
+                hw = jpeg_size(True)
                 image = at_dct_scale(hw[0], hw[1], size, lambda r: tf.io.decode_jpeg(
                     encoded, channels=channels, ratio=r))
             else:
-                window = crop_window(opts, jpeg_size(), key, seed)
+                window = crop_window(opts, jpeg_size(False), key, seed)
 
                 def cropped(r):   # with `ratio`, the window is in the scaled image's pixels
                     scaled = tf.concat([window[:2] // r, tf.maximum(window[2:] // r, 1)], 0)
