@@ -79,8 +79,8 @@ def table_files(path: str, images: str | None, image_column: str | None) -> File
     return Files(paths, ids, problems, frame.drop(columns=[column]), id_column)
 
 
-def resolve_source(source: Any, images: str | None, image_column: str | None, split: str | None
-            ) -> Manifest | Files:
+def resolve_source(source: Any, images: str | None, image_column: str | None,
+                   split: str | None) -> Manifest | Files:
     """What `source` names: a dataset (its manifest) or image files with their ids."""
     def under_root(p: str) -> str:
         return p if images is None or os.path.isabs(p) else os.path.join(os.fspath(images), p)
