@@ -25,8 +25,8 @@ from . import storage
 from .errors import DatasetError, OptionError
 from .manifest import (DONE_SUFFIX, ERRORS_NAME, LOCK_NAME, MANIFEST_NAME, RUN_NAME, Manifest,
                        ShardInfo, find_manifest, load_manifest, write_manifest)
-from .records import (HEADER_SIZE, _detect, _is_plain_header, count_records, index_entries,
-                      format_index, iter_records)
+from .records import (HEADER_SIZE, _detect, _is_plain_header, count_records, iter_records,
+                      read_index, write_index)
 from .inference import (DEFAULT_SCAN_RECORDS, FeatureInfo, InferredSchema, class_feature,
                     common_directory, decode_record, image_size_of, infer_files, infer_manifest,
                     relative)
@@ -338,20 +338,16 @@ def _pick_split(path: str, files: list[str], split: str | None) -> tuple[list[st
 
 def _count_from_index(file: str) -> int | None:
     """Records listed in a file's .idx, when the index is complete and not stale."""
-    idx = file + ".idx"
     try:
-        if storage.getmtime(idx) < storage.getmtime(file):
+        if storage.getmtime(file + ".idx") < storage.getmtime(file):
             return None
-        with storage.open(idx, "rb") as f:
-            lines = f.read().split(b"\n")
     except OSError:
         return None
-    entries = [line.split() for line in lines if line.strip()]
+    entries = read_index(file)
+    if entries is None:
+        return None
     if _kind_of(file, named=True) == "none":   # offsets of a compressed file are not its bytes
-        try:
-            last_end = int(entries[-1][0]) + int(entries[-1][1]) if entries else 0
-        except (ValueError, IndexError):
-            return None
+        last_end = sum(entries[-1]) if entries else 0
         if last_end != storage.getsize(file):   # stale or foreign index: scan instead
             return None
     return len(entries)
@@ -443,8 +439,7 @@ def _write_indexes(files: Sequence[str], force: bool) -> list[str]:
     for file in files:
         if not force and storage.exists(file + ".idx") and _count_from_index(file) is not None:
             continue
-        storage.write_text(file + ".idx", format_index(index_entries(file)))
-        written.append(file + ".idx")
+        written.append(write_index(file))
     return written
 
 
