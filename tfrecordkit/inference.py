@@ -268,20 +268,16 @@ def relative(file: str, directory: str) -> str:
 
 
 def _image_sizes(files: Sequence[str], key: str, limit: int) -> set[tuple[int, int]]:
-    """(height, width) of the images under `key` in the first records, from their headers."""
-    import io
-
-    from PIL import Image
-
-    sizes = set()
+    """(height, width) of the images under `key` in the first records, from their headers;
+    empty when one cannot be read."""
+    sizes: set[tuple[int, int]] = set()
     for file, number, data in scan(files, limit, 1):
         context, _ = decode_record(file, number, data)
         values = context.get(key, (None, []))[1]
-        try:
-            with Image.open(io.BytesIO(values[0])) as image:
-                sizes.add((image.height, image.width))
-        except Exception:
+        size = image_size_of(values[0]) if values else {(0, 0)}
+        if size == {(0, 0)}:
             return set()
+        sizes |= size
         if len(sizes) > 1:
             break
     return sizes
@@ -353,6 +349,7 @@ def infer_manifest(loc: Location, *, limit: int | None = None,
 
 
 def image_size_of(data: bytes) -> set[tuple[int, int]]:
+    """{(height, width)} of encoded image bytes, from the header; {(0, 0)} when unreadable."""
     import io
 
     from PIL import Image
