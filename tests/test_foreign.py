@@ -235,3 +235,26 @@ def test_images_of_unknown_size_ask_for_image_size(tmp_path):
     with pytest.raises(OptionError, match=r"are not known to share one size \(no dataset.json "
                                           r"records it\), so a batch needs `image_size`"):
         tfk.read(d)
+
+
+def test_an_image_size_stored_wrong_in_the_records_is_not_taken_for_the_images(tmp_path):
+    """The images' size comes from the images: crops drawn from a stored image/height and
+    image/width ten times too large fell outside the image and failed the read."""
+    import tensorflow as tf
+
+    d = tmp_path / "wrong"
+    d.mkdir()
+    with tf.io.TFRecordWriter(str(d / "train-00000-of-00001")) as w:
+        for i in range(12):
+            w.write(tf.train.Example(features=tf.train.Features(feature={
+                "image/encoded": _feature(_image(i, "JPEG", (30, 40))),
+                "image/class/label": _feature(i % 3),
+                "image/height": _feature(300), "image/width": _feature(400),
+            })).SerializeToString())
+    assert locate(d).manifest.image["size"] == [30, 40]
+    for crop in ("random", "center"):
+        images, labels = next(iter(tfk.read(d, batch_size=12, image_size=16, crop=crop, seed=0,
+                                            shuffle=False)))
+        assert images.shape == (12, 16, 16, 3) and labels.numpy().tolist() == [0, 1, 2] * 4
+    main(["index", str(d), "--manifest"])
+    assert tfk.load_manifest(d).image["size"] == [30, 40]

@@ -321,12 +321,8 @@ def infer_manifest(loc: Location, *, limit: int | None = None,
     total = sum(counts)
     everything = inferred.scanned >= total
     sizes = None
-    if roles.image_key and everything:
-        if roles.size_keys:
-            h, w = (inferred.features[k] for k in roles.size_keys)
-            sizes = {(int(h.low), int(w.low))} if (h.low == h.high and w.low == w.high) else set()
-        else:
-            sizes = _image_sizes(files, roles.image_key, limit)
+    if roles.image_key and everything:   # from the images: a stored height may be wrong
+        sizes = _image_sizes(files, roles.image_key, limit)
     feats = []
     if roles.id_key:
         feats.append(Feature(roles.id_key, ID, "bytes"))

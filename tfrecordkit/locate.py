@@ -484,7 +484,6 @@ def index_manifest(path: str | os.PathLike, *, label: str | Sequence[str] | None
     sample = loc.manifest       # roles, from a sample; the numbers below come from every record
     labels = list(sample.schema.labels)
     image = dict(sample.image)
-    size_keys = image.get("size_keys")
     key = image.get("key")
     highs = {name: -1 for name in labels}
     lows: dict[str, Any] = {}
@@ -503,11 +502,8 @@ def index_manifest(path: str | os.PathLike, *, label: str | Sequence[str] | None
                 if values:
                     highs[name] = max(highs[name], max(values))
                     lows[name] = min(lows.get(name, values[0]), min(values))
-            if key and len(sizes) < 2:
-                if size_keys:
-                    sizes.add(tuple(context.get(k, (None, [0]))[1][0] for k in size_keys))
-                else:
-                    sizes |= image_size_of(context.get(key, (None, [b""]))[1][0])
+            if key and len(sizes) < 2:   # from the images: a stored height may be wrong
+                sizes |= image_size_of(context.get(key, (None, [b""]))[1][0])
         shards.append(ShardInfo(relative(file, directory), n, nbytes, digest.hexdigest()))
     feats = []
     for f in sample.schema.features:
