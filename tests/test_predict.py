@@ -122,6 +122,21 @@ def test_predict_dataset_reads_the_records_once(dataset, monkeypatch):
     assert len(calls) == 1 and calls[0]["ids"] is True
 
 
+def test_predict_passes_are_not_autotuned(dataset, folder, monkeypatch):
+    """tf.data's autotuning thread held the end of a pass for up to 2.6 s (the iterator's
+    deletion waits on it); predict's finite passes, over a dataset or files, run without."""
+    import sys
+
+    predict_module = sys.modules["tfrecordkit.predict"]
+    seen = []
+    real = predict_module._run
+    monkeypatch.setattr(predict_module, "_run", lambda models, batches, *a: (
+        seen.append(batches.options().autotune.enabled), real(models, batches, *a))[1])
+    tfk.predict(tiny_model(3), dataset[0])
+    tfk.predict(tiny_model(3), folder, image_size=8)
+    assert seen == [False, False]
+
+
 def test_predict_multi_output_and_mismatch(dataset):
     out, _ = dataset
     model = tiny_model(3, outputs={"colour": (3, "softmax"), "tags": (3, "sigmoid")})

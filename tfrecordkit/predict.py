@@ -257,6 +257,20 @@ def _compiled(models: list[tuple[str, Any]], spec):
     return cache[key]
 
 
+def _one_pass(batches):
+    """The pipeline of one finite pass, without tf.data's autotuning: its background
+    thread held the iterator's deletion at the end of the pass for 0.2 to 2.6 s (seen on
+    two cores in 13 of 42 passes over 3000 photos, as long as the whole pass at worst),
+    and `model.predict` over a tf.data pipeline waits the same. Without it, parallel
+    calls run one per core and prefetch sizes its own buffer; the images/s of a whole
+    pass were the same (benchmarks/predict.py)."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return batches.with_options(options)
+
+
 def _run(models, batches, total: int, verbose: Any):
     """Feeds every batch of (keys, images) to every model with one compiled function;
     returns the keys and each model's outputs, concatenated."""
@@ -347,7 +361,7 @@ def predict(model: Any, source: Any, *, images: str | os.PathLike | None = None,
         opts = _read_options(batch_size, size, resize_mode, crop, dtype, channels)
         ds = build(manifest, opts, labels=[], ids=True)
         total = math.ceil(manifest.records / batch_size)
-        ids, outputs = _run(models, ds, total, verbose)
+        ids, outputs = _run(models, _one_pass(ds), total, verbose)
         if outputs is None:
             size = size or tuple(manifest.image.get("size") or (1, 1))
             outputs = _empty_outputs(models, size, channels, dtype)
@@ -371,7 +385,7 @@ def predict(model: Any, source: Any, *, images: str | os.PathLike | None = None,
                           "sizes need one to be batched; pass `image_size` (--image-size).")
     opts = _read_options(batch_size, size, resize_mode, crop, dtype, channels)
     ds, total = file_dataset(found, opts, size)
-    rows, outputs = _run(models, ds, total, verbose)
+    rows, outputs = _run(models, _one_pass(ds), total, verbose)
     if outputs is None:
         outputs = _empty_outputs(models, size, channels, dtype)
     n = len(found.ids)
