@@ -226,10 +226,12 @@ def image_decoder(opts: ReadOptions, size, seed: int = 0, stored: dict | None = 
     covers the target size, which leaves less than a 2x shrink on the shorter side, so a
     plain bilinear resize follows (antialiasing would double the cost of every image).
     With a crop, a JPEG's window is found from its size and only the window is decoded
-    (`decode_and_crop_jpeg`), at the DCT scale the window allows. The size is dataset.json's
-    when every image has one, else read from the JPEG's header (`extract_jpeg_shape`);
-    `height` and `width` stored beside the image only pick a whole image's DCT scale. Other formats are decoded whole, cropped, and resized
-    with antialiasing (kept exactly when already the size). `key` is the record's
+    (`decode_and_crop_jpeg`), at the DCT scale the window allows (a random window of an
+    image of one stored size under `_SCALED_CROP_MIN` times the target: at full scale).
+    The size is dataset.json's when every image has one, else read from the JPEG's header
+    (`extract_jpeg_shape`); `height` and `width` stored beside the image only pick a whole
+    image's DCT scale. Other formats are decoded whole, cropped, and resized with
+    antialiasing (kept exactly when already the size). `key` is the record's
     (epoch, index), needed by random crops and flips; `seed` is the read's. `stored` is
     what dataset.json says of the images ("format", "size"): when every image is a JPEG of
     one size, the format check, the window (but a random one) and the DCT scale are fixed

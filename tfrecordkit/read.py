@@ -335,7 +335,9 @@ def read(path: str | os.PathLike, *, split: str | None = None, batch_size: int |
             image and epoch (Inception style), then resized to `image_size`; "center": the
             central `crop_fraction` of each image (evaluate a model trained on random crops
             with it). A JPEG decodes only the crop window, at reduced DCT scale when the
-            window is at least twice the target size.
+            window is at least twice the target size (for random crops of images of one
+            stored size under 2.8x the target, where few windows are, always at full
+            scale: the per-image branch would cost more than it saves).
         crop_area: (low, high) fraction of the image's area a random crop covers.
         crop_aspect: (low, high) width/height ratio of a random crop (drawn log-uniformly).
         crop_fraction: the central fraction of height and width `crop="center"` keeps.
