@@ -101,17 +101,6 @@ def test_random_window_falls_back_to_a_central_crop_in_the_aspect_range():
     assert window.tolist() == [0, 93, 10, 13]        # 10 x round(10 * 4/3), centred
 
 
-def test_a_known_size_gives_the_windows_of_a_shape_read_in_the_graph():
-    # dataset.json's one size arrives as Python ints: the fallback is computed in Python
-    opts = ReadOptions(crop="random", crop_aspect=(0.5, 1.5))
-    for height, width in ((10, 200), (200, 10), (90, 120), (33, 47)):
-        for i in range(30):
-            key = tf.constant([1, i], tf.int64)
-            traced = crop_window(opts, tf.constant([height, width]), key, seed=9).numpy()
-            static = crop_window(opts, (height, width), key, seed=9).numpy()
-            assert static.tolist() == traced.tolist(), (height, width, i)
-
-
 def test_flip_draws_as_tf_image_stateless_random_flip_left_right():
     image = tf.constant(np.random.default_rng(1).integers(0, 256, (6, 9, 3), dtype=np.uint8))
     flip = flipper(ReadOptions(flip=True), seed=11)

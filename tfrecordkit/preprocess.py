@@ -108,13 +108,10 @@ def crop_window(opts: ReadOptions, shape, key=None, seed: int = 0):
     do, the central crop of the largest window whose aspect is in the range is taken
     instead (the whole image when its own aspect is).
     The op does in one kernel what about forty scalar ops cost 0.1 ms per image to do.
-    `shape` may be a tuple of Python ints (dataset.json's one size): the fallback is then
-    fixed here.
     """
     import tensorflow as tf
 
-    static = isinstance(shape, tuple)
-    hw = tf.constant(shape[:2], tf.int32) if static else tf.cast(shape[:2], tf.int32)
+    hw = tf.cast(shape[:2], tf.int32)
     if opts.crop == "center":
         full = tf.cast(hw, tf.float64)
         start = tf.cast((full - full * opts.crop_fraction) / 2, tf.int32)
@@ -124,17 +121,11 @@ def crop_window(opts: ReadOptions, shape, key=None, seed: int = 0):
         seed=image_seed(seed, key, _CROP_STREAM), min_object_covered=opts.crop_area[0],
         aspect_ratio_range=opts.crop_aspect, area_range=opts.crop_area,
         max_attempts=CROP_ATTEMPTS, use_image_if_no_bounding_boxes=True)
-    (low, high) = opts.crop_aspect
-    if static:   # the same arithmetic in Python (float64, round half to even)
-        (h, w) = shape[:2]
-        n_h, n_w = min(max(round(w * (1 / low)), 1), h), min(max(round(h * high), 1), w)
-        fallback = tf.constant([(h - n_h) // 2, (w - n_w) // 2, n_h, n_w], tf.int32)
-    else:
-        wh = tf.cast(tf.reverse(hw, [0]), tf.float64)
-        narrowed = tf.clip_by_value(tf.cast(tf.round(wh * [1 / low, high]), tf.int32), 1, hw)
-        fallback = tf.concat([(hw - narrowed) // 2, narrowed], 0)
+    (low, high), wh = opts.crop_aspect, tf.cast(tf.reverse(hw, [0]), tf.float64)
+    narrowed = tf.clip_by_value(tf.cast(tf.round(wh * [1 / low, high]), tf.int32), 1, hw)
     missed = tf.reduce_all(tf.equal(box[:2], hw))
-    return tf.where(missed, fallback, tf.concat([begin[:2], box[:2]], 0))
+    return tf.where(missed, tf.concat([(hw - narrowed) // 2, narrowed], 0),
+                    tf.concat([begin[:2], box[:2]], 0))
 
 
 def cut(image, window):
@@ -284,7 +275,7 @@ def image_decoder(opts: ReadOptions, size, seed: int = 0, stored: dict | None = 
             only to pick a whole image's DCT scale, where a missing or wrong stored size
             costs quality, never a crop window outside the image), else the header's."""
             if known:
-                return known   # Python ints: a crop window's fallback is fixed when traced
+                return tf.constant(known, tf.int32)
             if from_record and height is not None:
                 return tf.cast(tf.stack([height, width]), tf.int32)
             return tf.io.extract_jpeg_shape(encoded)[:2]
