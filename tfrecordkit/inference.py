@@ -110,7 +110,7 @@ class InferredSchema:
 
 
 def scan(files: Sequence[str], limit: int | None, min_per_file: int = MIN_SCAN_PER_FILE
-          ) -> Iterator[tuple[str, int, bytes]]:
+         ) -> Iterator[tuple[str, int, bytes]]:
     per_file = None if limit is None else max(min_per_file, -(-limit // max(1, len(files))))
     for file in files:
         for i, record in enumerate(iter_records(file)):
@@ -301,8 +301,9 @@ def infer_manifest(loc: Location, *, limit: int | None = None,
 
     The first records of every file (about `limit` in all) are decoded. The image is the
     bytes feature holding images by their magic bytes (`image/encoded` or `image` when
-    several do), or `image_key`; its height and width are read from `image/height` and
-    `image/width` when present (else 0: the decoder finds them). Labels are the features
+    several do), or `image_key`; when the sample holds every record, the images' one size
+    (if they share one) is read from their headers, not from `image/height` and
+    `image/width`, which a writer can get wrong. Labels are the features
     named by `label` (any int64 or float feature; default `image/class/label` or `label`
     when present): an int64 label keeps its numbers, and when the sample holds every record
     (at most `limit`), gets the classes 0..max; beyond that its classes are unknown (plain

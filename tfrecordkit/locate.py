@@ -28,8 +28,8 @@ from .manifest import (DONE_SUFFIX, ERRORS_NAME, LOCK_NAME, MANIFEST_NAME, RUN_N
 from .records import (HEADER_SIZE, _detect, _is_plain_header, count_records, iter_records,
                       read_index, write_index)
 from .inference import (DEFAULT_SCAN_RECORDS, FeatureInfo, InferredSchema, class_feature,
-                    common_directory, decode_record, image_size_of, infer_files, infer_manifest,
-                    relative)
+                        common_directory, decode_record, image_size_of, infer_files,
+                        infer_manifest, relative)
 from .schema import CLASS, INT, MULTI_LABEL, Schema
 
 log = logging.getLogger(__name__)
