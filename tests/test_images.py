@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from conftest import make_image
-from tfrecordkit.images import ImageOptions, load_image, resize, sniff_format
+from tfrecordkit.images import ImageOptions, jpeg_file_size, load_image, resize, sniff_format
 
 
 def test_keep_is_byte_for_byte(tmp_path):
@@ -101,3 +101,23 @@ def test_dark_sixteen_bit_png_keeps_its_range(tmp_path):
     Image.fromarray(np.full((4, 4), 200, dtype=np.uint16)).save(tmp_path / "dark.png")
     image = load_image(tmp_path / "dark.png", ImageOptions(image_size=(4, 4), image_format="raw"))
     assert set(np.frombuffer(image.data, np.uint8).tolist()) == {1}   # 200 / 257, not 200
+
+
+def test_jpeg_file_size_reads_the_frame_header(tmp_path):
+    path = make_image(tmp_path / "a.jpg", (200, 10, 10), (37, 53))
+    assert jpeg_file_size(str(path)) == (37, 53)
+    image = Image.open(path)
+    # A 20 KB ICC profile (APP2 segments) before the frame header: read past, not loaded.
+    image.save(tmp_path / "icc.jpg", icc_profile=bytes(20_000))
+    image.save(tmp_path / "progressive.jpg", progressive=True)
+    assert jpeg_file_size(str(tmp_path / "icc.jpg")) == (37, 53)
+    assert jpeg_file_size(str(tmp_path / "progressive.jpg")) == (37, 53)
+    assert (tmp_path / "icc.jpg").stat().st_size > 20_000
+    image.save(tmp_path / "a.png")
+    (tmp_path / "named.jpg").write_bytes((tmp_path / "a.png").read_bytes())
+    assert jpeg_file_size(str(tmp_path / "named.jpg")) is None    # a PNG under a JPEG name
+    data = (tmp_path / "icc.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[:5000])                # ends inside the profile
+    assert jpeg_file_size(str(tmp_path / "cut.jpg")) is None
+    (tmp_path / "soi.jpg").write_bytes(b"\xff\xd8\xff")
+    assert jpeg_file_size(str(tmp_path / "soi.jpg")) is None

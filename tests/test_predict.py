@@ -9,6 +9,8 @@ import tfrecordkit as tfk
 from tfrecordkit.errors import OptionError
 from tfrecordkit.options import ReadOptions
 
+from conftest import make_image
+
 SIZE = 16
 
 
@@ -263,6 +265,41 @@ def test_unreadable_images_get_an_error_and_the_rest_are_predicted(folder, caplo
     assert np.allclose(good[["0", "1", "2"]].to_numpy(), clean[["0", "1", "2"]].to_numpy(), atol=1e-6)
     assert "image Red/broken.jpg (row 25): cannot be decoded" in caplog.text
     assert "2 of 26 images could not be read or decoded" in caplog.text
+
+
+def test_jpegs_of_every_dct_scale_decode_as_the_reader_decodes_them(tmp_path):
+    """predict decodes each JPEG with a decoder for its DCT ratio (read from its header,
+    no branch per image) and the rest with the reader's own: the pixels are the reader's."""
+    import keras
+    import tensorflow as tf
+
+    from tfrecordkit.image_files import _decode_groups
+    from tfrecordkit.preprocess import image_decoder
+
+    root = tmp_path / "photos"
+    sizes = [(20, 18), (40, 36), (70, 64), (150, 140), (33, 80), (90, 17)]
+    for i, hw in enumerate(sizes * 2):
+        make_image(root / f"{i:02d}.jpg", (200, 120, 40), hw, seed=i)
+    make_image(root / "png.png", (20, 40, 200), (30, 30))
+    make_image(root / "png_named.jpg", (20, 40, 200), (50, 50), fmt="PNG")
+    good = (root / "03.jpg").read_bytes()
+    (root / "truncated.jpg").write_bytes(good[:len(good) // 2])   # its header reads, not its data
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten()])
+    table = tfk.predict(model, root, batch_size=5).set_index("id")
+    paths = sorted(str(p) for p in root.iterdir())
+    opts = ReadOptions(image_size=(16, 16), shuffle=False)
+    groups = _decode_groups(paths, list(range(len(paths))), opts, (16, 16))
+    assert {r: len(m) for r, m in groups.items()} == {1: 4, 2: 4, 4: 2, 8: 3, None: 2}
+    assert table.loc["truncated.jpg", "error"].startswith("cannot be decoded as an image")
+    decode = image_decoder(opts, (16, 16))
+    for path in paths:
+        name = path.rsplit("/", 1)[1]
+        if name == "truncated.jpg":
+            continue
+        expected = decode(tf.constant(open(path, "rb").read())).numpy().ravel()
+        np.testing.assert_allclose(table.loc[name, [str(i) for i in range(768)]].to_numpy(float),
+                                   expected, atol=1e-6, err_msg=name)
+    assert table["error"].notna().sum() == 1
 
 
 def test_a_fifo_in_a_folder_is_an_error_row_not_a_hang(folder):

@@ -9,8 +9,8 @@ from PIL import Image
 import tfrecordkit as tfk
 from tfrecordkit.errors import OptionError
 from tfrecordkit.options import ReadOptions
-from tfrecordkit.preprocess import (_FLIP_STREAM, central_window, crop_window, flipper,
-                                    image_decoder, image_seed)
+from tfrecordkit.preprocess import (_FLIP_STREAM, central_window, crop_window, dct_ratio,
+                                    flipper, image_decoder, image_seed)
 
 from conftest import COLOURS, make_image
 
@@ -193,6 +193,22 @@ def test_jpeg_decodes_at_the_largest_dct_scale_that_covers_the_target(side, rati
     np.testing.assert_array_equal(from_header, from_record)
     if ratio == 8:   # decoded straight to the target size: the pixels, not resampled
         np.testing.assert_array_equal(from_header, scaled.numpy() / np.float32(255.0))
+
+
+@pytest.mark.parametrize("crop", [None, "center"])
+@pytest.mark.parametrize("height, width", [(1024, 1100), (600, 300), (300, 520), (255, 900), (130, 40)])
+def test_a_decoder_with_the_ratio_given_matches_the_one_that_picks_it(crop, height, width):
+    """What predict's per-ratio decoders (ratio from the file's header) give is what the
+    reader's decoder gives when it picks the DCT scale per image."""
+    encoded = tf.constant(_photo(height, width, quality=90))
+    size, opts = (128, 112), ReadOptions(crop=crop)
+    ratio = dct_ratio(opts, height, width, size)
+    window = central_window(height, width, 0.875)[2:] if crop else (height, width)
+    assert ratio == max(r for r in (1, 2, 4, 8) if min(window[0] // 128, window[1] // 112) >= r
+                        or r == 1)
+    picked = image_decoder(opts, size)(encoded).numpy()
+    given = image_decoder(opts, size, jpeg_ratio=ratio)(encoded).numpy()
+    np.testing.assert_array_equal(given, picked)
 
 
 def test_one_size_jpeg_datasets_skip_the_resize_when_the_dct_scale_lands_on_target():

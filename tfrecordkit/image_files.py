@@ -12,11 +12,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from . import storage
 from .errors import OptionError
+from .images import jpeg_file_size
 from .manifest import MANIFEST_NAME, Manifest
 from .options import ReadOptions
-from .preprocess import image_decoder
+from .preprocess import dct_ratio, image_decoder
 from .read import _load
 from .source import IMAGE_EXTENSIONS, TABLE_SUFFIXES, read_table, resolve_image
 
@@ -130,13 +133,14 @@ def resolve_source(source: Any, images: str | None, image_column: str | None,
 _LOADERS: dict = {}
 
 
-def _file_loader(opts: ReadOptions, size: tuple[int, int]):
-    """(row, path) -> (row, image), the reader's decoding of one file."""
+def _file_loader(opts: ReadOptions, size: tuple[int, int], jpeg_ratio: int | None = None):
+    """(row, path) -> (row, image), the reader's decoding of one file; with `jpeg_ratio`,
+    of a JPEG at that DCT ratio (no branch per image)."""
     import tensorflow as tf
 
-    key = (opts, tuple(size))
+    key = (opts, tuple(size), jpeg_ratio)
     if key not in _LOADERS:
-        decode = image_decoder(opts, size)
+        decode = image_decoder(opts, size, jpeg_ratio=jpeg_ratio)
 
         @tf.function(input_signature=[tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.string)],
                      autograph=False)   # explicit tf.conds only: nothing to convert
@@ -160,15 +164,49 @@ def file_dataset(files: Files, opts: ReadOptions, size: tuple[int, int]):
             except OSError as e:
                 files.problems[i] = f"cannot be read: {e.strerror}"
     rows = [i for i, p in enumerate(files.paths) if p and i not in files.problems]
+    groups = _decode_groups(files.paths, rows, opts, size)
 
-    load = _file_loader(opts, size)
-    ds = tf.data.Dataset.from_tensor_slices(
-        (tf.constant(rows, tf.int64), tf.constant([files.paths[i] for i in rows], tf.string)))
-    # Each image carries its row, which places its predictions: the parallel decoders may
-    # hand images over in any order, a slow one holding up none behind it.
-    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
-    ds = ds.ignore_errors().batch(opts.batch_size)
+    def decoded(ratio, members):
+        # Each image carries its row, which places its predictions: the parallel decoders
+        # may hand images over in any order, a slow one holding up none behind it.
+        ds = tf.data.Dataset.from_tensor_slices(
+            (tf.constant(members, tf.int64), tf.constant([files.paths[i] for i in members], tf.string)))
+        return ds.map(_file_loader(opts, size, ratio), num_parallel_calls=tf.data.AUTOTUNE,
+                      deterministic=False).ignore_errors()
+
+    if len(groups) <= 1:
+        ds = decoded(*next(iter(groups.items()), (None, [])))
+    else:   # the groups' decoders run side by side, taken from in the files' order
+        choice = np.empty(len(rows), np.int64)
+        position = {row: i for i, row in enumerate(rows)}
+        for g, members in enumerate(groups.values()):
+            choice[[position[row] for row in members]] = g
+        # A group that dropped an unreadable file runs out before its last choice: the
+        # choices left for it are passed over rather than ending the stream.
+        ds = tf.data.Dataset.choose_from_datasets(
+            [decoded(r, m) for r, m in groups.items()], tf.data.Dataset.from_tensor_slices(choice),
+            stop_on_empty_dataset=False)
+    ds = ds.batch(opts.batch_size)
     return ds.prefetch(tf.data.AUTOTUNE), math.ceil(len(rows) / opts.batch_size)
+
+
+def _decode_groups(paths: list[str], rows: list[int], opts: ReadOptions,
+                   size: tuple[int, int]) -> dict[int | None, list[int]]:
+    """The rows by the DCT ratio their JPEG decodes at (read from each file's header), and
+    under None the rest (other formats, unreadable headers, random crops), which the
+    reader's decoder takes with its per-image branches. Those branches (is it a JPEG, which
+    ratio) cost about 0.05 ms each per image in a parallel map; a decoder per ratio has
+    none, and the header costs about 8 us a file here (benchmarks/predict.py)."""
+    groups: dict[int | None, list[int]] = {}
+    for row in rows:
+        hw = None
+        if opts.crop != "random":
+            try:
+                hw = jpeg_file_size(paths[row])
+            except OSError:   # the decoder's own read reports it
+                pass
+        groups.setdefault(dct_ratio(opts, *hw, size) if hw else None, []).append(row)
+    return groups
 
 
 def tf_reason(error: Exception) -> str:
