@@ -267,7 +267,11 @@ def test_unreadable_images_get_an_error_and_the_rest_are_predicted(folder, caplo
     assert "2 of 26 images could not be read or decoded" in caplog.text
 
 
-def test_jpegs_of_every_dct_scale_decode_as_the_reader_decodes_them(tmp_path):
+@pytest.mark.parametrize("crop, ratios", [
+    (None, {1: 4, 2: 4, 4: 2, 8: 3, None: 2}),
+    ("center", {1: 6, 2: 4, 4: 3, None: 2}),    # the ratio the central window allows
+])
+def test_jpegs_of_every_dct_scale_decode_as_the_reader_decodes_them(tmp_path, crop, ratios):
     """predict decodes each JPEG with a decoder for its DCT ratio (read from its header,
     no branch per image) and the rest with the reader's own: the pixels are the reader's."""
     import keras
@@ -285,11 +289,11 @@ def test_jpegs_of_every_dct_scale_decode_as_the_reader_decodes_them(tmp_path):
     good = (root / "03.jpg").read_bytes()
     (root / "truncated.jpg").write_bytes(good[:len(good) // 2])   # its header reads, not its data
     model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten()])
-    table = tfk.predict(model, root, batch_size=5).set_index("id")
+    table = tfk.predict(model, root, batch_size=5, crop=crop).set_index("id")
     paths = sorted(str(p) for p in root.iterdir())
-    opts = ReadOptions(image_size=(16, 16), shuffle=False)
+    opts = ReadOptions(image_size=(16, 16), shuffle=False, crop=crop)
     groups = _decode_groups(paths, list(range(len(paths))), opts, (16, 16))
-    assert {r: len(m) for r, m in groups.items()} == {1: 4, 2: 4, 4: 2, 8: 3, None: 2}
+    assert {r: len(m) for r, m in groups.items()} == ratios
     assert table.loc["truncated.jpg", "error"].startswith("cannot be decoded as an image")
     decode = image_decoder(opts, (16, 16))
     for path in paths:
