@@ -479,3 +479,12 @@ def test_cli_predict_writes_csv_and_parquet(tmp_path, folder, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["predict", str(tmp_path / "m.keras"), str(folder), "-o", "c.csv", "--crop", "middle"])
     assert exit_.value.code == 2
+
+
+def test_remote_files_take_the_readers_decoder_without_a_header_read(monkeypatch):
+    from tfrecordkit import image_files
+
+    monkeypatch.setattr(image_files, "jpeg_file_size", lambda path: pytest.fail(f"read {path}"))
+    opts = ReadOptions(image_size=(16, 16))
+    assert image_files._decode_groups(["gs://bucket/a.jpg", "s3://b/c.jpg"], [0, 1], opts,
+                                      (16, 16)) == {None: [0, 1]}

@@ -193,14 +193,15 @@ def file_dataset(files: Files, opts: ReadOptions, size: tuple[int, int]):
 def _decode_groups(paths: list[str], rows: list[int], opts: ReadOptions,
                    size: tuple[int, int]) -> dict[int | None, list[int]]:
     """The rows by the DCT ratio their JPEG decodes at (read from each file's header), and
-    under None the rest (other formats, unreadable headers, random crops), which the
-    reader's decoder takes with its per-image branches. Those branches (is it a JPEG, which
-    ratio) cost about 0.05 ms each per image in a parallel map; a decoder per ratio has
-    none, and the header costs about 8 us a file here (benchmarks/predict.py)."""
+    under None the rest (other formats, unreadable headers, random crops, remote files),
+    which the reader's decoder takes with its per-image branches. Those branches (is it a
+    JPEG, which ratio) cost about 0.05 ms each per image in a parallel map; a decoder per
+    ratio has none, and the header costs about 8 us a local file (a remote one would cost a
+    request). `file_dataset` has refused FIFOs and devices before any header is opened."""
     groups: dict[int | None, list[int]] = {}
     for row in rows:
         hw = None
-        if opts.crop != "random":
+        if opts.crop != "random" and not storage.is_remote(paths[row]):
             try:
                 hw = jpeg_file_size(paths[row])
             except OSError:   # the decoder's own read reports it
