@@ -96,7 +96,7 @@ def jpeg_file_size(path: str) -> tuple[int, int] | None:
     """
     with open(path, "rb", buffering=0) as f:
         data, base, pos = f.read(_HEADER_READ), 0, 2
-        if data[:3] != b"\xff\xd8\xff":
+        if sniff_format(data) != "jpeg":
             return None
         while True:
             if pos + 9 > len(data):   # the next segment header lies beyond what was read

@@ -244,9 +244,9 @@ def image_decoder(opts: ReadOptions, size, seed: int = 0, stored: dict | None = 
     one size, the format check, the window (but a random one) and the DCT scale are fixed
     here instead of per image in the graph (a tf.cond per image costs about 0.05 ms, a
     tenth of decoding a 256 px photo), and an image that decodes to the target size is
-    not resized at all. `jpeg_ratio`: every image is a JPEG to decode at this DCT ratio
-    (`dct_ratio` of its size, read from its header beforehand: `predict` groups image
-    files so), with no branch per image at all.
+    not resized at all. `jpeg_ratio` (crop None or "center"): every image is a JPEG to
+    decode at this DCT ratio (`dct_ratio` of its size, read from its header beforehand:
+    `predict` groups image files so), with no branch per image at all.
     """
     import tensorflow as tf
 
