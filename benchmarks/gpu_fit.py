@@ -2,11 +2,14 @@
 fed from tensors already in memory (the input pipeline's upper bound). Needs a GPU to mean
 anything; on a CPU it runs but the model, not the input, is the bottleneck.
 
-    python benchmarks/gpu_fit.py SHARDS [--image-size 224] [--batch-size 128] [--steps 60]
+    KERAS_BACKEND=jax python benchmarks/gpu_fit.py SHARDS [--image-size 224] [--batch-size 128]
+        [--steps 60] [--precision float32|mixed_bfloat16]
 
 SHARDS is a dataset directory (e.g. the photos from benchmarks/photos.py converted with
 `tfrecordkit convert photos shards --image-size 256 --image-format jpeg`). The ratio
-"tfk.read / in memory" is the result: 1.0 means the input never held the model back.
+"tfk.read / in memory" is the result: 1.0 means the input never held the model back. The row
+"input alone" is what `tfk.read` delivers with no model, the head-room over the GPU.
+Any Keras backend: tf.data feeds JAX and PyTorch too, so TensorFlow's CPU build is enough.
 """
 from __future__ import annotations
 
@@ -40,6 +43,25 @@ class Throughput:
         return (self.step - self.warmup) * self.batch_size / (time.perf_counter() - self.start)
 
 
+def backend_devices() -> str:
+    """The accelerators the Keras backend computes on (TensorFlow's own list says nothing of
+    JAX's or PyTorch's)."""
+    import keras
+
+    name = keras.backend.backend()
+    if name == "jax":
+        import jax
+
+        return ", ".join(str(d) for d in jax.devices())
+    if name == "torch":
+        import torch
+
+        return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    import tensorflow as tf
+
+    return ", ".join(d.name for d in tf.config.list_physical_devices()) or "cpu"
+
+
 def model_for(image_size: int, classes: int):
     import keras
 
@@ -60,6 +82,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=15)
+    parser.add_argument("--precision", default="float32",
+                        help="Keras dtype policy, e.g. mixed_bfloat16 (default float32)")
     args = parser.parse_args()
 
     import keras
@@ -67,9 +91,10 @@ def main() -> None:
 
     import tfrecordkit as tfk
 
+    keras.mixed_precision.set_global_policy(args.precision)
     classes = len(next(iter(tfk.load_manifest(args.shards).vocabularies.values()), [0]) or [0]) or 1
-    print(f"devices: {[d.name for d in tf.config.list_physical_devices()]}; TF {tf.__version__}, "
-          f"Keras {keras.__version__}; {os.cpu_count()} cores")
+    print(f"Keras {keras.__version__} on {keras.backend.backend()} ({backend_devices()}), "
+          f"{args.precision}; TF {tf.__version__}; {len(os.sched_getaffinity(0))} cores")
     results = {}
     feeds = {
         "in memory": lambda: tf.data.Dataset.from_tensors((
@@ -80,6 +105,15 @@ def main() -> None:
                                      image_size=args.image_size, dtype="uint8", repeat=True,
                                      drop_remainder=True),
     }
+    batches = iter(feeds["tfk.read"]())
+    for _ in range(args.warmup):
+        next(batches)
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        next(batches)
+    del batches
+    print(f"{'input alone':10s} {args.steps * args.batch_size / (time.perf_counter() - start):8.1f} "
+          f"images/s", flush=True)
     for name, make in feeds.items():
         keras.utils.set_random_seed(0)
         model = model_for(args.image_size, classes)
