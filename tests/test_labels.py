@@ -247,6 +247,23 @@ def test_separator_is_sniffed(tmp_path, capsys, sep):
     assert "`label` names column 'digit', which is not in the table" in capsys.readouterr().err
 
 
+def test_decimal_comma_table(tmp_path):
+    # Saved by a spreadsheet in a European locale: ';' between columns, ',' before decimals.
+    # The score is a numeric target (not a class per spelling), the tags stay a list.
+    names = [f"{i}.png" for i in range(3)]
+    root = _images(tmp_path / "img", names)
+    (tmp_path / "labels.csv").write_text("image_id;score;tags\n0.png;0,75;1,2\n"
+                                         "1.png;1,5;2\n2.png;-2;1,3\n")
+    out = tmp_path / "out"
+    assert main(["convert", str(tmp_path / "labels.csv"), str(out), "--images", str(root),
+                 "--label", "score", "--multi-label", "tags", "--multi-label-sep", ",",
+                 "--jobs", "1", "--quiet"]) == 0
+    assert tfk.load_manifest(out).schema["score"].kind == "target"
+    assert {k: list(v) for k, v in _labels(out, "score").items()} == {
+        "0.png": [0.75], "1.png": [1.5], "2.png": [-2.0]}
+    assert sorted(_labels(out, "tags")["0.png"]) == ["1", "2"]
+
+
 def test_latin1_table(tmp_path, capsys, caplog):
     caplog.set_level(logging.INFO, logger="tfrecordkit")
     root = _images(tmp_path / "img", ["a.png", "b.png"])

@@ -86,3 +86,27 @@ def test_resolve_image_uses_names_as_written(tmp_path):
     assert resolve_image(root, "./ a", ".jpg")[1] == " a.jpg"
     with pytest.raises(ValueError, match="image path is empty"):
         resolve_image(root, "   ", None)
+
+
+def test_read_table_decimal_commas_beside_semicolons(tmp_path, caplog):
+    # A European spreadsheet's CSV: ';' between columns, ',' before decimals. Its numbers
+    # must come back as numbers, not as text (a float target would become a class label).
+    (tmp_path / "l.csv").write_text("id;score;x;tags;code\n"
+                                    "001;0,75;1,5;1,2;7\n002;-1,25;2;3;8\n003;;,5;1,4;9\n")
+    with caplog.at_level("INFO", logger="tfrecordkit"):
+        frame = read_table(tmp_path / "l.csv", string_columns=("tags",))
+    assert frame["id"].tolist() == ["001", "002", "003"]
+    assert frame["score"].tolist()[:2] == [0.75, -1.25] and pd.isna(frame["score"][2])
+    assert frame["x"].tolist() == [1.5, 2.0, 0.5]
+    assert frame["tags"].tolist() == ["1,2", "3", "1,4"]       # declared text: left alone
+    assert frame["code"].tolist() == [7, 8, 9]
+    assert "decimal comma" in caplog.text and "score, x" in caplog.text
+
+
+def test_read_table_keeps_commas_that_are_not_decimals(tmp_path):
+    (tmp_path / "l.csv").write_text("id;label;pair\na;1,000,5;cat\nb;2,5;dog,1\n")
+    frame = read_table(tmp_path / "l.csv")
+    assert frame["label"].tolist() == ["1,000,5", "2,5"]          # not every value a number
+    assert frame["pair"].tolist() == ["cat", "dog,1"]
+    (tmp_path / "c.csv").write_text('id,score\na,"0,5"\n')        # ',' separator: no guessing
+    assert read_table(tmp_path / "c.csv")["score"].tolist() == ["0,5"]

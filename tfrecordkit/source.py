@@ -96,7 +96,7 @@ def read_table(path: str | os.PathLike, *, string_columns: tuple[str, ...] = (),
         if not header:
             raise OptionError(f"`source` {path!r} has no header row.")
         strings = {c: str for c in (header[0], *string_columns) if c in header}
-        return pd.read_csv(io.StringIO(text), sep=sep, dtype=strings, keep_default_na=True)
+        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=strings, keep_default_na=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as e:
         if isinstance(e, OptionError):
             raise
@@ -105,6 +105,35 @@ def read_table(path: str | os.PathLike, *, string_columns: tuple[str, ...] = (),
         raise OptionError(f"`source` {path!r} does not parse as a table separated by {sep!r}"
                           f"{at} ({_first_line(e)}); check for ragged rows or an unbalanced "
                           "quote there, or pass --sep.") from e
+    return _decimal_commas(path, frame, set(strings)) if sep != "," else frame
+
+
+_DECIMAL_COMMA = r"[+-]?(?:\d+(?:,\d*)?|,\d+)"
+
+
+def _decimal_commas(path: str, frame: pd.DataFrame, text: set) -> pd.DataFrame:
+    """The text columns (other than `text`) of a table not separated by commas whose every
+    value is a number written with a decimal comma, as a spreadsheet in a European locale
+    saves them (``0,75``), turned into numbers; left as text, a float target would
+    become a class label."""
+    import pandas as pd
+
+    converted = []
+    for name in frame.columns:
+        column = frame[name]
+        if name in text or pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            continue
+        values = column.dropna()
+        if values.empty or not all(isinstance(v, str) for v in values):
+            continue
+        values = values.str.strip()
+        if values.str.fullmatch(_DECIMAL_COMMA).all() and values.str.contains(",").any():
+            frame[name] = pd.to_numeric(column.str.strip().str.replace(",", ".", regex=False))
+            converted.append(str(name))
+    if converted:
+        log.info("%s: columns %s read as numbers with a decimal comma (every value is one)",
+                 path, ", ".join(converted))
+    return frame
 
 
 def _first_line(error: BaseException) -> str:

@@ -703,8 +703,11 @@ def convert(source: str | os.PathLike, out_dir: str | os.PathLike, **options: An
         start_workers(opts.jobs, opts.backend)
     if storage.isdir(source):
         return write_folder(source, out_dir, **options)
-    strings = tuple(options[k] for k in ("id_column", "image_column") if options.get(k))
-    table = WriteOptions(sep=options.get("sep"), encoding=options.get("encoding"))
+    table = WriteOptions(sep=options.get("sep"), encoding=options.get("encoding"),
+                         multi_label=options.get("multi_label", ()))
+    # Ids keep their zeros; a multi-label cell ("1,4") is a list, never a decimal number.
+    strings = tuple(options[k] for k in ("id_column", "image_column") if options.get(k)) \
+        + table.multi_label
     frame = read_table(source, string_columns=strings, sep=table.sep, encoding=table.encoding)
     if options.get("images") is None:
         raise OptionError(f"`images` (--images DIR) is required with the table {source!r}: "
