@@ -258,3 +258,20 @@ def test_size_estimates_stat_plain_paths_and_fall_back_to_resolving(tmp_path):
     capped = _estimate_sizes(frame, WriteOptions(images=str(tmp_path), max_size=10,
                                                  image_format="jpeg"), "id")
     assert (capped - capped.min()).tolist() == [40, 40, 40, 0]
+
+
+def test_image_facts_see_every_shape_of_a_shard(tmp_path):
+    # Three shapes of one size first, then other sizes: dataset.json must not claim one
+    # size (read would then cut every image's window as if it were 64x64) nor one channel
+    # count.
+    from conftest import make_image
+
+    root = tmp_path / "img"
+    for i, mode in enumerate(["L", "RGB", "RGBA"]):
+        make_image(root / "a" / f"{i}.png", (i * 60, 40, 90), size=(64, 64), mode=mode)
+    make_image(root / "b" / "photo.jpg", (200, 100, 50), size=(400, 300))
+    make_image(root / "b" / "x.png", (10, 100, 50), size=(400, 300))
+    m = tfk.write_folder(root, tmp_path / "out", shuffle=False, jobs=1, progress=False)
+    assert m.image["size"] is None and m.image["channels"] is None
+    ds = tfk.read(tmp_path / "out", batch_size=None, shuffle=False, label=False)
+    assert sorted(tuple(x.shape) for x in ds) == [(64, 64, 3)] * 3 + [(400, 300, 3)] * 2

@@ -86,7 +86,7 @@ class ShardResult:
     bytes: int
     sha256: str
     skipped: list = field(default_factory=list)   # (row, id, source, reason)
-    shapes: list = field(default_factory=list)    # distinct [h, w, c], at most a few
+    shapes: list = field(default_factory=list)    # [h, w, c]s, at most 4 (_tells_more)
     formats: list = field(default_factory=list)
     kept: int = 0
     max_side: int = 0                              # the longest side of any stored image
@@ -213,6 +213,15 @@ def _watch_parent(parent: int) -> None:
     threading.Thread(target=watch, name="tfrecordkit-parent-watch", daemon=True).start()
 
 
+def _tells_more(shapes: set, shape: tuple[int, int, int]) -> bool:
+    """Whether `shape` is worth keeping: dataset.json records one size and one channel
+    count when all images share them, so two distinct sizes and two channel counts settle
+    it; a shape with a size or channel count not seen while fewer than two are known."""
+    sizes, channels = {s[:2] for s in shapes}, {s[2] for s in shapes}
+    return ((shape[:2] not in sizes and len(sizes) < 2)
+            or (shape[2] not in channels and len(channels) < 2))
+
+
 def write_shard(task: ShardTask) -> ShardResult:
     """Writes one shard and its .idx under temporary names, then renames them into place.
 
@@ -246,8 +255,9 @@ def write_shard(task: ShardTask) -> ShardResult:
                     writer.write(encode_example(feats))
                     result.kept += image.kept
                     result.max_side = max(result.max_side, image.height, image.width)
-                    if len(shapes) < 3:
-                        shapes.add((image.height, image.width, image.channels))
+                    shape = (image.height, image.width, image.channels)
+                    if _tells_more(shapes, shape):
+                        shapes.add(shape)
                     formats.add(image.format)
                 index = writer.index
                 result.records = writer.count
