@@ -151,3 +151,17 @@ def test_crops_on_raw_shards(tmp_path, folder):
     center = next(iter(tfk.read(raw, batch_size=24, shuffle=False, crop="center",
                                 crop_fraction=0.5, dtype="uint8", label=False))).numpy()
     assert center.shape == (24, 16, 16, 3)    # the central 8 x 8, resized to the stored size
+
+
+def test_raw_shards_read_unbatched(tmp_path, folder):
+    raw = tmp_path / "raw"
+    tfk.write_folder(folder, raw, image_size=16, image_format="raw", seed=0, progress=False)
+    batched = next(iter(tfk.read(raw, batch_size=24, shuffle=False, label=False))).numpy()
+    for options in ({}, {"crop": "center"}):
+        single = [x.numpy() for x in tfk.read(raw, batch_size=None, shuffle=False, label=False,
+                                                  **options)]
+        assert len(single) == len(batched) and single[0].shape == (16, 16, 3)
+        if not options:
+            assert np.array_equal(np.stack(single), batched)
+    crops = list(tfk.read(raw, batch_size=None, crop="random", flip=True, seed=1, image_size=8))
+    assert [tuple(x.shape) for x, _ in crops] == [(8, 8, 3)] * len(batched)

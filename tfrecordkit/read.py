@@ -170,7 +170,7 @@ def build(manifest: Manifest, opts: ReadOptions, *, labels: Sequence[str], ids: 
     raw_size = _raw_size(manifest) if images else None
     seed = _augment_seed(opts) if images and opts.random_augment else 0
     batch_decode = None
-    if images and opts.batch_size is not None and raw_size is not None:
+    if images and raw_size is not None:   # unbatched too: a chunk decodes, then unbatches
         batch_decode = raw_batch_decoder(opts, raw_size, size, seed)
     whole_batches = batch_decode is not None
     # A partial chunk dropped before decoding is the partial batch dropped after it: the
