@@ -1,7 +1,8 @@
 import pytest
 
 from tfrecordkit.errors import OptionError
-from tfrecordkit.options import WriteOptions, parse_byte_size, parse_image_size, parse_split
+from tfrecordkit.options import (ReadOptions, WriteOptions, parse_byte_size, parse_image_size,
+                                 parse_split)
 
 
 def test_image_size_forms():
@@ -53,3 +54,19 @@ def test_write_options_normalise_and_validate():
         WriteOptions(jobs=0)
     with pytest.raises(OptionError, match="`multi_label` must be columns not also given as `label`"):
         WriteOptions(label="a", multi_label="a")
+
+
+def test_numpy_values_are_taken_as_their_python_values():
+    # What a config read with numpy (or a sweep over np.linspace) hands over.
+    import numpy as np
+
+    opts = ReadOptions(batch_size=np.int64(16), image_size=np.array([64, 48]),
+                       crop="random", crop_area=np.array([0.08, 1.0]),
+                       crop_aspect=(np.float32(0.75), np.float32(4 / 3)),
+                       crop_fraction=np.float32(0.875), flip=np.True_, seed=np.int32(3))
+    assert (opts.batch_size, opts.image_size, opts.crop_area, opts.flip, opts.seed) == (
+        16, (64, 48), (0.08, 1.0), True, 3)
+    assert opts.crop_fraction == pytest.approx(0.875) and type(opts.crop_fraction) is float
+    assert WriteOptions(jobs=np.int64(2), jpeg_quality=np.int64(80), max_size=np.int32(256)).jobs == 2
+    with pytest.raises(OptionError, match=r"`crop_fraction` must be a number in \(0, 1\]"):
+        ReadOptions(crop_fraction=np.float64(1.5))

@@ -303,6 +303,7 @@ class WriteOptions:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        _plain_fields(self)
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
         if self.images is not None:
             set_("images", os.fspath(self.images))
@@ -444,6 +445,22 @@ DEFAULT_CROP_FRACTION = 0.875
 _HOST_PORT = re.compile(r"^[^\s/:]+:\d+$")
 
 
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays, as a config read with numpy holds them (np.int64(32),
+    np.float32(0.875), np.True_, np.array([0.08, 1.0])), as the Python values the checks
+    take; anything else as it is."""
+    if type(value).__module__ == "numpy" and hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, (tuple, list)) and any(type(v).__module__ == "numpy" for v in value):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
+def _plain_fields(options) -> None:
+    for f in fields(options):
+        object.__setattr__(options, f.name, _plain(getattr(options, f.name)))
+
+
 def _range(name: str, value: Any, what: str, upper: float | None = None) -> tuple[float, float]:
     """A (low, high) pair of positive numbers with low <= high (<= upper)."""
     bound = f" and at most {upper:g}" if upper is not None else ""
@@ -488,6 +505,7 @@ class ReadOptions:
     resume: Any = None
 
     def __post_init__(self) -> None:
+        _plain_fields(self)
         object.__setattr__(self, "image_size", parse_image_size(self.image_size))
         if self.batch_size is not None and (not isinstance(self.batch_size, int)
                                             or isinstance(self.batch_size, bool)
