@@ -143,6 +143,28 @@ def crop_window(opts: ReadOptions, shape, key=None, seed: int = 0):
                     tf.concat([begin[:2], box[:2]], 0))
 
 
+def scaled_window(window, r: int, shape):
+    """A window [top, left, height, width] of an image of `shape` [h, w] in the pixels of
+    that image decoded at DCT ratio `r`: each edge on the nearest pixel of the 1/r grid
+    (at most r/2 source pixels off, a tie outwards, so a central window stays centred),
+    where flooring each would move it up to r - 1 pixels up and left. Plain ints or int32
+    tensors.
+    """
+    import tensorflow as tf
+
+    tensor = tf.is_tensor(window) or tf.is_tensor(shape)
+    top, left, height, width = (window[i] for i in range(4))
+    smaller = tf.minimum if tensor else min
+    bigger = tf.maximum if tensor else max
+    edges = []
+    for start, extent, side in ((top, height, shape[0]), (left, width, shape[1])):
+        first = (2 * start + r - 1) // (2 * r)     # a tie widens the window: both edges out
+        last = smaller((2 * (start + extent) + r) // (2 * r), (side + r - 1) // r)
+        edges.append((first, bigger(last - first, 1)))
+    (top, height), (left, width) = edges
+    return tf.stack([top, left, height, width]) if tensor else [top, left, height, width]
+
+
 def cut(image, window):
     """The `window` [top, left, height, width] of an [h, w, c] image."""
     import tensorflow as tf
@@ -261,6 +283,8 @@ def image_decoder(opts: ReadOptions, size, seed: int = 0, stored: dict | None = 
             *fixed, opts.crop_fraction)
         ratio = dct_ratio(opts, *fixed, size)
         fixed_window = [top // ratio, left // ratio, max(ch // ratio, 1), max(cw // ratio, 1)]
+        if opts.crop == "center" and ratio > 1:
+            fixed_window = scaled_window([top, left, ch, cw], ratio, fixed)
         # What libjpeg hands back: the whole image scaled up to the next pixel, or the window.
         decoded = ((-(-fixed[0] // ratio), -(-fixed[1] // ratio)) if opts.crop is None
                    else tuple(fixed_window[2:]))
@@ -328,10 +352,14 @@ def image_decoder(opts: ReadOptions, size, seed: int = 0, stored: dict | None = 
                 image = at_dct_scale(hw[0], hw[1], size, lambda r: tf.io.decode_jpeg(
                     encoded, channels=channels, ratio=r))
             else:
-                window = crop_window(opts, jpeg_size(False), key, seed)
+                hw = jpeg_size(False)
+                window = crop_window(opts, hw, key, seed)
 
                 def cropped(r):   # with `ratio`, the window is in the scaled image's pixels
-                    scaled = tf.concat([window[:2] // r, tf.maximum(window[2:] // r, 1)], 0)
+                    if opts.crop == "center" and r > 1:
+                        scaled = scaled_window(window, r, hw)
+                    else:
+                        scaled = tf.concat([window[:2] // r, tf.maximum(window[2:] // r, 1)], 0)
                     return tf.io.decode_and_crop_jpeg(encoded, scaled, channels=channels, ratio=r)
 
                 if jpeg_ratio and opts.crop == "center":
