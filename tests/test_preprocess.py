@@ -280,3 +280,13 @@ def test_center_crop_at_dct_scale_stays_centred(tmp_path, sizes):
             return tf.image.resize(window, (64, 64), antialias=True).numpy() / 255.0
         centred, shifted = (np.abs(image - reference(*d)).mean() for d in [(0, 0), (-2, -2)])
         assert centred < 0.015 and centred < shifted   # before: 0.021-0.023
+
+
+@pytest.mark.parametrize("mode", ["stretch", "pad", "crop"])
+def test_antialiased_resize_stays_within_0_and_1(mode):
+    # The antialiasing kernel's weights sum to a hair over 1: a white PNG came out at
+    # 1.0000001, outside the [0, 1] that float32 images promise.
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((50, 40, 3), 255, np.uint8)).save(buffer, "PNG")
+    image = image_decoder(ReadOptions(resize_mode=mode), (32, 32))(tf.constant(buffer.getvalue()))
+    assert float(tf.reduce_max(image)) == 1.0

@@ -27,10 +27,16 @@ _SCALED_CROP_MIN = 2.8
 
 def resizer(opts: ReadOptions, size: tuple[int, int] | None):
     """fit(image, antialias): image [h, w, c] -> float32 [height, width, c] by
-    `opts.resize_mode`, or the image as it is when no size is asked for."""
+    `opts.resize_mode`, or the image as it is when no size is asked for. An antialiased
+    result is clipped to [0, 255]: its kernel's weights sum to a hair over 1 (a white image
+    came out at 255.00003); a bilinear one never leaves its pixels' range."""
     import tensorflow as tf
 
     def fit(image, antialias: bool):
+        resized = by_mode(image, antialias)
+        return tf.clip_by_value(resized, 0.0, 255.0) if antialias and size is not None else resized
+
+    def by_mode(image, antialias: bool):
         if size is None:
             return image
         height, width = size
