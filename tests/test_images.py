@@ -121,3 +121,24 @@ def test_jpeg_file_size_reads_the_frame_header(tmp_path):
     assert jpeg_file_size(str(tmp_path / "cut.jpg")) is None
     (tmp_path / "soi.jpg").write_bytes(b"\xff\xd8\xff")
     assert jpeg_file_size(str(tmp_path / "soi.jpg")) is None
+
+
+def test_jpeg_file_header_reads_the_exif_orientation(tmp_path):
+    import struct
+
+    from tfrecordkit.images import _exif_orientation, jpeg_file_header
+
+    image = Image.new("RGB", (53, 37))
+    exif = image.getexif()
+    exif[0x0112] = 6
+    image.save(tmp_path / "turned.jpg", exif=exif.tobytes())
+    assert jpeg_file_header(str(tmp_path / "turned.jpg")) == (37, 53, 6)
+    image.save(tmp_path / "plain.jpg")
+    assert jpeg_file_header(str(tmp_path / "plain.jpg")) == (37, 53, 1)
+    # Big-endian TIFF ("MM"), one IFD entry: orientation 8; cut or odd blocks read as upright.
+    entry = struct.pack(">HHIHH", 0x0112, 3, 1, 8, 0)
+    tiff = b"MM" + struct.pack(">HI", 42, 8) + struct.pack(">H", 1) + entry
+    assert _exif_orientation(b"Exif\0\0" + tiff) == 8
+    assert _exif_orientation(b"Exif\0\0" + tiff[:14]) == 1
+    assert _exif_orientation(b"Exif\0\0XX" + tiff[2:]) == 1
+    assert _exif_orientation(b"Exif\0\0" + tiff.replace(struct.pack(">H", 8), struct.pack(">H", 9), 1)) == 1

@@ -268,8 +268,8 @@ def test_unreadable_images_get_an_error_and_the_rest_are_predicted(folder, caplo
 
 
 @pytest.mark.parametrize("crop, ratios", [
-    (None, {1: 4, 2: 4, 4: 2, 8: 3, None: 2}),
-    ("center", {1: 6, 2: 4, 4: 3, None: 2}),    # the ratio the central window allows
+    (None, {(1, 1): 4, (2, 1): 4, (4, 1): 2, (8, 1): 3, None: 2}),
+    ("center", {(1, 1): 6, (2, 1): 4, (4, 1): 3, None: 2}),    # the ratio the central window allows
 ])
 def test_jpegs_of_every_dct_scale_decode_as_the_reader_decodes_them(tmp_path, crop, ratios):
     """predict decodes each JPEG with a decoder for its DCT ratio (read from its header,
@@ -304,6 +304,38 @@ def test_jpegs_of_every_dct_scale_decode_as_the_reader_decodes_them(tmp_path, cr
         np.testing.assert_allclose(table.loc[name, [str(i) for i in range(768)]].to_numpy(float),
                                    expected, atol=1e-6, err_msg=name)
     assert table["error"].notna().sum() == 1
+
+
+@pytest.mark.parametrize("crop", [None, "center"])
+def test_phone_photos_are_predicted_upright_as_convert_stores_them(tmp_path, crop):
+    """A JPEG's EXIF orientation turns it upright in `convert` (Pillow's exif_transpose);
+    predicting the folder must show the model the same picture, not the sideways pixels."""
+    import keras
+    import tensorflow as tf
+    from PIL import ImageOps
+
+    rng = np.random.default_rng(0)
+    stored = Image.fromarray(rng.integers(0, 255, (6, 9, 3)).astype(np.uint8)).resize((45, 30))
+    root = tmp_path / "photos"
+    root.mkdir()
+    for orientation in range(1, 9):
+        exif = stored.getexif()
+        exif[0x0112] = orientation
+        stored.save(root / f"o{orientation}.jpg", quality=100, exif=exif.tobytes())
+    model = keras.Sequential([keras.Input((24, 20, 3)), keras.layers.Flatten()])
+    table = tfk.predict(model, root, crop=crop).set_index("id")
+    def expected(orientation):
+        upright = np.asarray(ImageOps.exif_transpose(Image.open(root / f"o{orientation}.jpg")))
+        if crop:
+            upright = tf.image.central_crop(upright, 0.875)
+        return tf.image.resize(upright, (24, 20)).numpy().ravel() / 255.0
+
+    for orientation in range(1, 9):
+        got = table.loc[f"o{orientation}.jpg", [str(i) for i in range(24 * 20 * 3)]].to_numpy(float)
+        # 0.012: Pillow's and TensorFlow's JPEG decoders; a picture the wrong way up: 0.2
+        assert np.abs(got - expected(orientation)).mean() < 0.02, orientation
+        if orientation in (2, 3, 4):
+            assert np.abs(got - expected(1)).mean() > 0.1, orientation
 
 
 def test_a_fifo_in_a_folder_is_an_error_row_not_a_hang(folder):
@@ -484,7 +516,7 @@ def test_cli_predict_writes_csv_and_parquet(tmp_path, folder, capsys):
 def test_remote_files_take_the_readers_decoder_without_a_header_read(monkeypatch):
     from tfrecordkit import image_files
 
-    monkeypatch.setattr(image_files, "jpeg_file_size", lambda path: pytest.fail(f"read {path}"))
+    monkeypatch.setattr(image_files, "jpeg_file_header", lambda path: pytest.fail(f"read {path}"))
     opts = ReadOptions(image_size=(16, 16))
     assert image_files._decode_groups(["gs://bucket/a.jpg", "s3://b/c.jpg"], [0, 1], opts,
                                       (16, 16)) == {None: [0, 1]}

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import storage
 from .errors import OptionError
-from .images import jpeg_file_size
+from .images import jpeg_file_header
 from .manifest import MANIFEST_NAME, Manifest
 from .options import ReadOptions
 from .preprocess import dct_ratio, image_decoder
@@ -133,19 +133,32 @@ def resolve_source(source: Any, images: str | None, image_column: str | None,
 _LOADERS: dict = {}
 
 
-def _file_loader(opts: ReadOptions, size: tuple[int, int], jpeg_ratio: int | None = None):
-    """(row, path) -> (row, image), the reader's decoding of one file; with `jpeg_ratio`,
-    of a JPEG at that DCT ratio (no branch per image)."""
+# EXIF orientation -> how the stored pixels turn upright, as Pillow's exif_transpose (and
+# so `convert`) turns them: (transpose first, then reverse these axes).
+_UPRIGHT = {1: (False, []), 2: (False, [1]), 3: (False, [0, 1]), 4: (False, [0]),
+            5: (True, []), 6: (True, [1]), 7: (True, [0, 1]), 8: (True, [0])}
+
+
+def _file_loader(opts: ReadOptions, size: tuple[int, int], group: tuple[int, int] | None = None):
+    """(row, path) -> (row, image), the reader's decoding of one file; with `group` =
+    (DCT ratio, EXIF orientation), of a JPEG at that ratio (no branch per image), turned
+    upright as `convert` stores it (a quarter turn decodes at the transposed size)."""
     import tensorflow as tf
 
-    key = (opts, tuple(size), jpeg_ratio)
+    key = (opts, tuple(size), group)
     if key not in _LOADERS:
-        decode = image_decoder(opts, size, jpeg_ratio=jpeg_ratio)
+        ratio, orientation = group or (None, 1)
+        transpose, axes = _UPRIGHT[orientation]
+        decode = image_decoder(opts, size[::-1] if transpose else size, jpeg_ratio=ratio)
+
+        def upright(image):
+            image = tf.transpose(image, [1, 0, 2]) if transpose else image
+            return tf.reverse(image, axes) if axes else image
 
         @tf.function(input_signature=[tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.string)],
                      autograph=False)   # explicit tf.conds only: nothing to convert
         def load(row, path):
-            return row, decode(tf.io.read_file(path))
+            return row, upright(decode(tf.io.read_file(path)))
 
         _LOADERS[key] = load
     return _LOADERS[key]
@@ -166,12 +179,12 @@ def file_dataset(files: Files, opts: ReadOptions, size: tuple[int, int]):
     rows = [i for i, p in enumerate(files.paths) if p and i not in files.problems]
     groups = _decode_groups(files.paths, rows, opts, size)
 
-    def decoded(ratio, members):
+    def decoded(group, members):
         # Each image carries its row, which places its predictions: the parallel decoders
         # may hand images over in any order, a slow one holding up none behind it.
         ds = tf.data.Dataset.from_tensor_slices(
             (tf.constant(members, tf.int64), tf.constant([files.paths[i] for i in members], tf.string)))
-        return ds.map(_file_loader(opts, size, ratio), num_parallel_calls=tf.data.AUTOTUNE,
+        return ds.map(_file_loader(opts, size, group), num_parallel_calls=tf.data.AUTOTUNE,
                       deterministic=False).ignore_errors()
 
     if len(groups) <= 1:
@@ -184,29 +197,36 @@ def file_dataset(files: Files, opts: ReadOptions, size: tuple[int, int]):
         # A group that dropped an unreadable file runs out before its last choice: the
         # choices left for it are passed over rather than ending the stream.
         ds = tf.data.Dataset.choose_from_datasets(
-            [decoded(r, m) for r, m in groups.items()], tf.data.Dataset.from_tensor_slices(choice),
+            [decoded(g, m) for g, m in groups.items()], tf.data.Dataset.from_tensor_slices(choice),
             stop_on_empty_dataset=False)
     ds = ds.batch(opts.batch_size)
     return ds.prefetch(tf.data.AUTOTUNE), math.ceil(len(rows) / opts.batch_size)
 
 
 def _decode_groups(paths: list[str], rows: list[int], opts: ReadOptions,
-                   size: tuple[int, int]) -> dict[int | None, list[int]]:
-    """The rows by the DCT ratio their JPEG decodes at (read from each file's header), and
-    under None the rest (other formats, unreadable headers, random crops, remote files),
-    which the reader's decoder takes with its per-image branches. Those branches (is it a
-    JPEG, which ratio) cost about 0.05 ms each per image in a parallel map; a decoder per
-    ratio has none, and the header costs about 8 us a local file (a remote one would cost a
-    request). `file_dataset` has refused FIFOs and devices before any header is opened."""
-    groups: dict[int | None, list[int]] = {}
+                   size: tuple[int, int]) -> dict[tuple[int, int] | None, list[int]]:
+    """The rows by (DCT ratio, EXIF orientation) of their JPEG (read from each file's
+    header), and under None the rest (other formats, unreadable headers, random crops,
+    remote files), which the reader's decoder takes with its per-image branches. Those
+    branches (is it a JPEG, which ratio) cost about 0.05 ms each per image in a parallel
+    map; a decoder per ratio has none, and the header costs about 8 us a local file (a
+    remote one would cost a request). The orientation turns a phone's photo upright, as
+    `convert` stores it, so a model sees the pictures it was trained on the same way up.
+    `file_dataset` has refused FIFOs and devices before any header is opened."""
+    groups: dict[tuple[int, int] | None, list[int]] = {}
     for row in rows:
-        hw = None
+        header = None
         if opts.crop != "random" and not storage.is_remote(paths[row]):
             try:
-                hw = jpeg_file_size(paths[row])
+                header = jpeg_file_header(paths[row])
             except OSError:   # the decoder's own read reports it
                 pass
-        groups.setdefault(dct_ratio(opts, *hw, size) if hw else None, []).append(row)
+        if header:
+            height, width, orientation = header
+            if _UPRIGHT[orientation][0]:   # a quarter turn: the upright picture is w x h
+                height, width = width, height
+            group = (dct_ratio(opts, height, width, size), orientation)
+        groups.setdefault(group if header else None, []).append(row)
     return groups
 
 

@@ -94,6 +94,32 @@ def jpeg_file_size(path: str) -> tuple[int, int] | None:
         >>> jpeg_file_size("cat.jpg")
         (313, 249)
     """
+    header = jpeg_file_header(path)
+    return header[:2] if header else None
+
+
+def _exif_orientation(segment: bytes) -> int:
+    """The EXIF orientation (1-8) an APP1 segment's body holds; 1 when it holds none."""
+    if not segment.startswith(b"Exif\0\0"):
+        return 1
+    tiff = segment[6:]
+    order = {b"II": "<", b"MM": ">"}.get(tiff[:2])
+    try:
+        ifd = struct.unpack_from(order + "I", tiff, 4)[0] if order else None
+        for i in range(struct.unpack_from(order + "H", tiff, ifd)[0] if order else 0):
+            tag, kind = struct.unpack_from(order + "HH", tiff, ifd + 2 + 12 * i)
+            if tag == _EXIF_ORIENTATION and kind == 3:   # SHORT
+                value = struct.unpack_from(order + "H", tiff, ifd + 10 + 12 * i)[0]
+                return value if 1 <= value <= 8 else 1
+    except struct.error:    # a cut or malformed block: as Pillow does, upright
+        pass
+    return 1
+
+
+def jpeg_file_header(path: str) -> tuple[int, int, int] | None:
+    """(height, width, EXIF orientation 1-8) of a JPEG file, as `jpeg_file_size` reads
+    them; the orientation is the one `load_image` turns the picture upright by."""
+    orientation = None
     with open(path, "rb", buffering=0) as f:
         data, base, pos = f.read(_HEADER_READ), 0, 2
         if sniff_format(data) != "jpeg":
@@ -112,11 +138,20 @@ def jpeg_file_size(path: str) -> tuple[int, int] | None:
                 pos += 1
             elif marker in _JPEG_SOF:
                 height, width = struct.unpack_from(">HH", data, pos + 5)
-                return (height, width) if height and width else None
+                return (height, width, orientation or 1) if height and width else None
             elif marker in (0xD9, 0xDA):   # end of image, start of scan: no frame header
                 return None
             else:
-                pos += 2 + struct.unpack_from(">H", data, pos + 2)[0]
+                length = struct.unpack_from(">H", data, pos + 2)[0]
+                if marker == 0xE1 and orientation is None and length > 8:   # APP1: EXIF?
+                    if pos + 2 + length <= len(data):
+                        segment = data[pos + 4:pos + 2 + length]
+                    else:
+                        f.seek(base + pos + 4)
+                        segment = f.read(length - 2)
+                    if segment.startswith(b"Exif\0\0"):
+                        orientation = _exif_orientation(segment)
+                pos += 2 + length
 
 
 def channels_of(image: Image.Image) -> int:
