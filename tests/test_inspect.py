@@ -202,6 +202,21 @@ def test_show_batch_draws_decoded_labels(dataset):
     assert multi.axes[0].get_title().startswith("colour: ")
 
 
+def test_show_batch_takes_unbatched_datasets_and_single_images(dataset):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    out, _, _ = dataset
+    single = tfk.read(out, batch_size=None, image_size=12, label="colour", shuffle=False)
+    figure = tfk.show_batch(single, vocabulary=out, n=5)
+    names = tfk.load_manifest(out).vocabularies["colour"]
+    expected = [names[int(y)] for _, y in single.take(5)]
+    assert [ax.get_title() for ax in figure.axes if ax.get_title()] == expected
+    image, label = next(iter(single))
+    one = tfk.show_batch((image, label), vocabulary=out)
+    assert [ax.get_title() for ax in one.axes if ax.get_title()] == expected[:1]
+
+
 INDEPENDENT_READER = r"""
 import hashlib, json, sys
 from tfrecord.reader import tfrecord_loader

@@ -505,7 +505,8 @@ def show_batch(data: Any, *, vocabulary: Any = None, label: str | None = None, n
 
     Args:
         data: a `tf.data.Dataset` of ``(images, labels)`` or images batches (its first
-            batch is drawn), or one such batch.
+            batch is drawn; of single images, its first `n`), or one such batch, or one
+            image (with its label).
         vocabulary: class names: a list, a dict of label -> list (for dict labels), or a
             dataset path whose dataset.json vocabularies are used.
         label: with a dict or path `vocabulary` and one label tensor, the label it is;
@@ -523,9 +524,19 @@ def show_batch(data: Any, *, vocabulary: Any = None, label: str | None = None, n
 
     batch = data
     if hasattr(data, "take") and hasattr(data, "element_spec"):
+        spec = data.element_spec
+        spec = spec[0] if isinstance(spec, tuple) else spec
+        if getattr(spec, "shape", None) is not None and spec.shape.rank == 3:
+            data = data.batch(n)   # single images (batch_size=None): the first n of them
         batch = next(iter(data.take(1)))
     images, labels = (batch if isinstance(batch, tuple) and len(batch) == 2 else (batch, None))
-    images = np.asarray(images)[:n]
+    images = np.asarray(images)
+    if images.ndim == 3:   # one image (and its label)
+        images = images[None]
+        labels = None if labels is None else (
+            {k: np.asarray(v)[None] for k, v in labels.items()} if isinstance(labels, dict)
+            else np.asarray(labels)[None])
+    images = images[:n]
     if isinstance(vocabulary, (str, os.PathLike)):
         vocabulary = {k: list(v) for k, v in locate(vocabulary).manifest.vocabularies.items()}
     if isinstance(vocabulary, dict) and labels is not None and not isinstance(labels, dict):
