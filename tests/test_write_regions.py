@@ -251,3 +251,20 @@ def test_cli_crop_box_and_bad_combinations(tmp_path, capsys):
     code = main(["convert", str(tmp_path / "t.csv"), str(tmp_path / "o3"), "--images", str(images),
                  "--crop-box", "0,0,10", "--quiet"])
     assert code == 2 and "`crop_box` must be a box" in capsys.readouterr().err
+
+
+def test_a_row_per_box_says_how_to_store_each_box(tmp_path, boxes):
+    # Kaggle's detection tables list several boxes of one image; keyed by the image they
+    # are duplicates, and the sentence says how to keep each box as its own record.
+    frame, images = boxes
+    frame = pd.concat([frame, frame.iloc[[1]]], ignore_index=True)
+    with pytest.raises(SourceError, match=r"row 4 .*the same id as row 1; .*\(a row per box: "
+                                          r"name a column unique to each row with --id-column"):
+        tfk.write_frame(frame, tmp_path / "out", images=images, label="label",
+                        bbox_columns="x,y,w,h", progress=False)
+    frame["box"] = [f"b{i}" for i in range(len(frame))]
+    tfk.write_frame(frame, tmp_path / "out2", images=images, label="label", id_column="box",
+                    image_column="name", bbox_columns="x,y,w,h", progress=False)
+    records = records_by_id(tmp_path / "out2", "box")
+    assert sorted(records) == [f"b{i}" for i in range(5)]
+    assert records["b4"]["image/encoded"][1] == records["b1"]["image/encoded"][1]   # the same box

@@ -291,6 +291,11 @@ def _duplicates(frame: pd.DataFrame, schema: Schema, opts: WriteOptions) -> list
         return []
     values = set(present[repeated])
     first = {v: row for row, v in present[~repeated & present.isin(values)].items()}
+    # A table of boxes has a row per box, several per image: each box is its own record
+    # once a column numbering the rows is the id.
+    boxes = (" (a row per box: name a column unique to each row with --id-column, the "
+             "images with --image-column)") if (opts.bbox_columns and schema.id_column ==
+                                                schema.image_column) else ""
     out = []
     for row, value in present[repeated].items():
         try:
@@ -299,7 +304,7 @@ def _duplicates(frame: pd.DataFrame, schema: Schema, opts: WriteOptions) -> list
             source = ""
         out.append((int(row), ids[row], source,
                     f"the same id as row {first[value]}; ids must be unique so that each "
-                    "prediction maps back to one row"))
+                    f"prediction maps back to one row{boxes}"))
     return out
 
 
