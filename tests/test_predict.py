@@ -338,6 +338,25 @@ def test_phone_photos_are_predicted_upright_as_convert_stores_them(tmp_path, cro
             assert np.abs(got - expected(1)).mean() > 0.1, orientation
 
 
+def test_tiff_files_are_predicted_as_convert_then_read_gives_them(tmp_path):
+    """TensorFlow decodes no TIFF; `convert` takes them (through Pillow), so predict does."""
+    import keras
+
+    root = tmp_path / "scans" / "a"
+    make_image(root / "rgb.tif", (200, 30, 90), (30, 40), fmt="TIFF")
+    make_image(root / "grey.tiff", (90, 90, 90), (20, 24), fmt="TIFF", mode="L")
+    (root / "broken.tif").write_bytes(b"II*\0" + b"\0" * 40)
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten()])
+    table = tfk.predict(model, tmp_path / "scans").set_index("id")
+    tfk.write_folder(tmp_path / "scans", tmp_path / "out", on_error="skip", progress=False)
+    stored = tfk.predict(model, tmp_path / "out", label=False).set_index("id")
+    columns = [str(i) for i in range(16 * 16 * 3)]
+    for name in ("rgb.tif", "grey.tiff"):
+        np.testing.assert_allclose(table.loc[f"a/{name}", columns].to_numpy(float),
+                                   stored.loc[f"a/{name}", columns].to_numpy(float), atol=1e-6)
+    assert table["error"].notna().sum() == 1 and table.loc["a/broken.tif", "error"]
+
+
 def test_a_fifo_in_a_folder_is_an_error_row_not_a_hang(folder):
     import os
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import storage
 from .errors import OptionError
-from .images import jpeg_file_header
+from .images import ImageOptions, jpeg_file_header, load_image, sniff_format
 from .manifest import MANIFEST_NAME, Manifest
 from .options import ReadOptions
 from .preprocess import dct_ratio, image_decoder
@@ -139,13 +139,34 @@ _UPRIGHT = {1: (False, []), 2: (False, [1]), 3: (False, [0, 1]), 4: (False, [0])
             5: (True, []), 6: (True, [1]), 7: (True, [0, 1]), 8: (True, [0])}
 
 
-def _file_loader(opts: ReadOptions, size: tuple[int, int], group: tuple[int, int] | None = None):
+# The group of files TensorFlow cannot decode (TIFF): Pillow reads them as `convert` does.
+PILLOW = "pillow"
+
+
+def _as_png(path: bytes) -> bytes:
+    """A file `convert` stores anew (a TIFF), as `convert` stores it: upright, RGB, PNG."""
+    return load_image(path.decode(), ImageOptions(image_format="png")).data
+
+
+def _file_loader(opts: ReadOptions, size: tuple[int, int],
+                 group: tuple[int, int] | str | None = None):
     """(row, path) -> (row, image), the reader's decoding of one file; with `group` =
     (DCT ratio, EXIF orientation), of a JPEG at that ratio (no branch per image), turned
-    upright as `convert` stores it (a quarter turn decodes at the transposed size)."""
+    upright as `convert` stores it (a quarter turn decodes at the transposed size); with
+    `PILLOW`, of the PNG `convert` would have stored."""
     import tensorflow as tf
 
     key = (opts, tuple(size), group)
+    if key not in _LOADERS and group == PILLOW:
+        decode = image_decoder(opts, size)
+
+        @tf.function(input_signature=[tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.string)],
+                     autograph=False)
+        def load_through_pillow(row, path):
+            png = tf.numpy_function(_as_png, [path], tf.string, stateful=False)
+            return row, decode(tf.reshape(png, []))
+
+        _LOADERS[key] = load_through_pillow
     if key not in _LOADERS:
         ratio, orientation = group or (None, 1)
         transpose, axes = _UPRIGHT[orientation]
@@ -206,8 +227,8 @@ def file_dataset(files: Files, opts: ReadOptions, size: tuple[int, int]):
 def _decode_groups(paths: list[str], rows: list[int], opts: ReadOptions,
                    size: tuple[int, int]) -> dict[tuple[int, int] | None, list[int]]:
     """The rows by (DCT ratio, EXIF orientation) of their JPEG (read from each file's
-    header), and under None the rest (other formats, unreadable headers, random crops,
-    remote files), which the reader's decoder takes with its per-image branches. Those
+    header), TIFFs under `PILLOW`, and under None the rest (other formats, unreadable
+    headers, random crops, remote files), which the reader's decoder takes with its per-image branches. Those
     branches (is it a JPEG, which ratio) cost about 0.05 ms each per image in a parallel
     map; a decoder per ratio has none, and the header costs about 8 us a local file (a
     remote one would cost a request). The orientation turns a phone's photo upright, as
@@ -215,10 +236,13 @@ def _decode_groups(paths: list[str], rows: list[int], opts: ReadOptions,
     `file_dataset` has refused FIFOs and devices before any header is opened."""
     groups: dict[tuple[int, int] | None, list[int]] = {}
     for row in rows:
-        header = None
+        header, group = None, None
         if opts.crop != "random" and not storage.is_remote(paths[row]):
             try:
                 header = jpeg_file_header(paths[row])
+                if header is None:
+                    with open(paths[row], "rb") as f:
+                        group = PILLOW if sniff_format(f.read(16)) == "tiff" else None
             except OSError:   # the decoder's own read reports it
                 pass
         if header:
@@ -226,7 +250,7 @@ def _decode_groups(paths: list[str], rows: list[int], opts: ReadOptions,
             if _UPRIGHT[orientation][0]:   # a quarter turn: the upright picture is w x h
                 height, width = width, height
             group = (dct_ratio(opts, height, width, size), orientation)
-        groups.setdefault(group if header else None, []).append(row)
+        groups.setdefault(group, []).append(row)
     return groups
 
 
