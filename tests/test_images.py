@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from conftest import make_image
-from tfrecordkit.images import ImageOptions, jpeg_file_size, load_image, resize, sniff_format
+from tfrecordkit.images import ImageOptions, image_file_header, load_image, resize, sniff_format
 
 
 def test_keep_is_byte_for_byte(tmp_path):
@@ -103,38 +103,38 @@ def test_dark_sixteen_bit_png_keeps_its_range(tmp_path):
     assert set(np.frombuffer(image.data, np.uint8).tolist()) == {1}   # 200 / 257, not 200
 
 
-def test_jpeg_file_size_reads_the_frame_header(tmp_path):
+def test_image_file_header_reads_the_jpeg_frame_header(tmp_path):
     path = make_image(tmp_path / "a.jpg", (200, 10, 10), (37, 53))
-    assert jpeg_file_size(str(path)) == (37, 53)
+    assert image_file_header(str(path)) == ("jpeg", (37, 53, 1))
     image = Image.open(path)
     # A 20 KB ICC profile (APP2 segments) before the frame header: read past, not loaded.
     image.save(tmp_path / "icc.jpg", icc_profile=bytes(20_000))
     image.save(tmp_path / "progressive.jpg", progressive=True)
-    assert jpeg_file_size(str(tmp_path / "icc.jpg")) == (37, 53)
-    assert jpeg_file_size(str(tmp_path / "progressive.jpg")) == (37, 53)
+    assert image_file_header(str(tmp_path / "icc.jpg")) == ("jpeg", (37, 53, 1))
+    assert image_file_header(str(tmp_path / "progressive.jpg")) == ("jpeg", (37, 53, 1))
     assert (tmp_path / "icc.jpg").stat().st_size > 20_000
     image.save(tmp_path / "a.png")
     (tmp_path / "named.jpg").write_bytes((tmp_path / "a.png").read_bytes())
-    assert jpeg_file_size(str(tmp_path / "named.jpg")) is None    # a PNG under a JPEG name
+    assert image_file_header(str(tmp_path / "named.jpg")) == ("png", None)   # a PNG named .jpg
     data = (tmp_path / "icc.jpg").read_bytes()
     (tmp_path / "cut.jpg").write_bytes(data[:5000])                # ends inside the profile
-    assert jpeg_file_size(str(tmp_path / "cut.jpg")) is None
+    assert image_file_header(str(tmp_path / "cut.jpg"))[1] is None
     (tmp_path / "soi.jpg").write_bytes(b"\xff\xd8\xff")
-    assert jpeg_file_size(str(tmp_path / "soi.jpg")) is None
+    assert image_file_header(str(tmp_path / "soi.jpg"))[1] is None
 
 
-def test_jpeg_file_header_reads_the_exif_orientation(tmp_path):
+def test_image_file_header_reads_the_exif_orientation(tmp_path):
     import struct
 
-    from tfrecordkit.images import _exif_orientation, jpeg_file_header
+    from tfrecordkit.images import _exif_orientation
 
     image = Image.new("RGB", (53, 37))
     exif = image.getexif()
     exif[0x0112] = 6
     image.save(tmp_path / "turned.jpg", exif=exif.tobytes())
-    assert jpeg_file_header(str(tmp_path / "turned.jpg")) == (37, 53, 6)
+    assert image_file_header(str(tmp_path / "turned.jpg")) == ("jpeg", (37, 53, 6))
     image.save(tmp_path / "plain.jpg")
-    assert jpeg_file_header(str(tmp_path / "plain.jpg")) == (37, 53, 1)
+    assert image_file_header(str(tmp_path / "plain.jpg")) == ("jpeg", (37, 53, 1))
     # Big-endian TIFF ("MM"), one IFD entry: orientation 8; cut or odd blocks read as upright.
     entry = struct.pack(">HHIHH", 0x0112, 3, 1, 8, 0)
     tiff = b"MM" + struct.pack(">HI", 42, 8) + struct.pack(">H", 1) + entry

@@ -535,7 +535,7 @@ def test_cli_predict_writes_csv_and_parquet(tmp_path, folder, capsys):
 def test_remote_files_take_the_readers_decoder_without_a_header_read(monkeypatch):
     from tfrecordkit import image_files
 
-    monkeypatch.setattr(image_files, "jpeg_file_header", lambda path: pytest.fail(f"read {path}"))
+    monkeypatch.setattr(image_files, "image_file_header", lambda path: pytest.fail(f"read {path}"))
     opts = ReadOptions(image_size=(16, 16))
     assert image_files._decode_groups(["gs://bucket/a.jpg", "s3://b/c.jpg"], [0, 1], opts,
                                       (16, 16)) == {None: [0, 1]}

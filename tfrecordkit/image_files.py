@@ -16,7 +16,7 @@ import numpy as np
 
 from . import storage
 from .errors import OptionError
-from .images import ImageOptions, jpeg_file_header, load_image, sniff_format
+from .images import ImageOptions, image_file_header, load_image
 from .manifest import MANIFEST_NAME, Manifest
 from .options import ReadOptions
 from .preprocess import dct_ratio, image_decoder
@@ -157,18 +157,14 @@ def _file_loader(opts: ReadOptions, size: tuple[int, int],
     import tensorflow as tf
 
     key = (opts, tuple(size), group)
-    if key not in _LOADERS and group == PILLOW:
-        decode = image_decoder(opts, size)
-
-        @tf.function(input_signature=[tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.string)],
-                     autograph=False)
-        def load_through_pillow(row, path):
-            png = tf.numpy_function(_as_png, [path], tf.string, stateful=False)
-            return row, decode(tf.reshape(png, []))
-
-        _LOADERS[key] = load_through_pillow
     if key not in _LOADERS:
-        ratio, orientation = group or (None, 1)
+        if group == PILLOW:   # the PNG `convert` would store, decoded as `read` decodes it
+            read = lambda path: tf.reshape(  # noqa: E731
+                tf.numpy_function(_as_png, [path], tf.string, stateful=False), [])
+            ratio, orientation = None, 1
+        else:
+            read = tf.io.read_file
+            ratio, orientation = group or (None, 1)
         transpose, axes = _UPRIGHT[orientation]
         decode = image_decoder(opts, size[::-1] if transpose else size, jpeg_ratio=ratio)
 
@@ -179,7 +175,7 @@ def _file_loader(opts: ReadOptions, size: tuple[int, int],
         @tf.function(input_signature=[tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.string)],
                      autograph=False)   # explicit tf.conds only: nothing to convert
         def load(row, path):
-            return row, upright(decode(tf.io.read_file(path)))
+            return row, upright(decode(read(path)))
 
         _LOADERS[key] = load
     return _LOADERS[key]
@@ -228,23 +224,21 @@ def _decode_groups(paths: list[str], rows: list[int], opts: ReadOptions,
                    size: tuple[int, int]) -> dict[tuple[int, int] | None, list[int]]:
     """The rows by (DCT ratio, EXIF orientation) of their JPEG (read from each file's
     header), TIFFs under `PILLOW`, and under None the rest (other formats, unreadable
-    headers, random crops, remote files), which the reader's decoder takes with its per-image branches. Those
-    branches (is it a JPEG, which ratio) cost about 0.05 ms each per image in a parallel
-    map; a decoder per ratio has none, and the header costs about 8 us a local file (a
+    headers, random crops, remote files), which the reader's decoder takes with its
+    per-image branches. Those branches (is it a JPEG, which ratio) cost about 0.05 ms each
+    per image in a parallel map; a decoder per ratio has none, and the header costs about 8 us a local file (a
     remote one would cost a request). The orientation turns a phone's photo upright, as
     `convert` stores it, so a model sees the pictures it was trained on the same way up.
     `file_dataset` has refused FIFOs and devices before any header is opened."""
     groups: dict[tuple[int, int] | None, list[int]] = {}
     for row in rows:
-        header, group = None, None
+        kind, header = None, None
         if opts.crop != "random" and not storage.is_remote(paths[row]):
             try:
-                header = jpeg_file_header(paths[row])
-                if header is None:
-                    with open(paths[row], "rb") as f:
-                        group = PILLOW if sniff_format(f.read(16)) == "tiff" else None
+                kind, header = image_file_header(paths[row])
             except OSError:   # the decoder's own read reports it
                 pass
+        group = PILLOW if kind == "tiff" else None
         if header:
             height, width, orientation = header
             if _UPRIGHT[orientation][0]:   # a quarter turn: the upright picture is w x h

@@ -85,28 +85,17 @@ _JPEG_SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xC
 _HEADER_READ = 4096
 
 
-def jpeg_file_size(path: str) -> tuple[int, int] | None:
-    """(height, width) from a JPEG file's frame header, reading only the segments before it
-    (about 8 us a file; Pillow's open takes 60); None when the file is not a JPEG or its
-    markers end or break before a frame header. The size TensorFlow's decoder reads too.
-
-    Example:
-        >>> jpeg_file_size("cat.jpg")
-        (313, 249)
-    """
-    header = jpeg_file_header(path)
-    return header[:2] if header else None
-
-
 def _exif_orientation(segment: bytes) -> int:
     """The EXIF orientation (1-8) an APP1 segment's body holds; 1 when it holds none."""
     if not segment.startswith(b"Exif\0\0"):
         return 1
     tiff = segment[6:]
     order = {b"II": "<", b"MM": ">"}.get(tiff[:2])
+    if order is None:
+        return 1
     try:
-        ifd = struct.unpack_from(order + "I", tiff, 4)[0] if order else None
-        for i in range(struct.unpack_from(order + "H", tiff, ifd)[0] if order else 0):
+        ifd = struct.unpack_from(order + "I", tiff, 4)[0]
+        for i in range(struct.unpack_from(order + "H", tiff, ifd)[0]):
             tag, kind = struct.unpack_from(order + "HH", tiff, ifd + 2 + 12 * i)
             if tag == _EXIF_ORIENTATION and kind == 3:   # SHORT
                 value = struct.unpack_from(order + "H", tiff, ifd + 10 + 12 * i)[0]
@@ -116,42 +105,55 @@ def _exif_orientation(segment: bytes) -> int:
     return 1
 
 
-def jpeg_file_header(path: str) -> tuple[int, int, int] | None:
-    """(height, width, EXIF orientation 1-8) of a JPEG file, as `jpeg_file_size` reads
-    them; the orientation is the one `load_image` turns the picture upright by."""
-    orientation = None
+def image_file_header(path: str) -> tuple[str | None, tuple[int, int, int] | None]:
+    """(format, jpeg) of an image file from one read of its start: the format its
+    signature names (`sniff_format`), and for a JPEG (height, width, EXIF orientation 1-8)
+    from its frame header and APP1 block, reading only the segments before the frame
+    header (about 8 us a file; Pillow's open takes 60). `jpeg` is None for other formats
+    and for a JPEG whose markers end or break before a frame header. The size is the one
+    TensorFlow's decoder reads; the orientation the one `load_image` turns it upright by.
+
+    Example:
+        >>> image_file_header("cat.jpg")
+        ('jpeg', (313, 249, 1))
+    """
     with open(path, "rb", buffering=0) as f:
-        data, base, pos = f.read(_HEADER_READ), 0, 2
-        if sniff_format(data) != "jpeg":
+        data = f.read(_HEADER_READ)
+        kind = sniff_format(data)
+        return kind, _jpeg_header(f, data) if kind == "jpeg" else None
+
+
+def _jpeg_header(f, data: bytes) -> tuple[int, int, int] | None:
+    """(height, width, orientation) from JPEG file `f`, whose first bytes are `data`."""
+    orientation, base, pos = None, 0, 2
+    while True:
+        if pos + 9 > len(data):   # the next segment header lies beyond what was read
+            base += pos
+            f.seek(base)
+            data, pos = f.read(_HEADER_READ), 0
+            if len(data) < 9:
+                return None
+        if data[pos] != 0xFF:
             return None
-        while True:
-            if pos + 9 > len(data):   # the next segment header lies beyond what was read
-                base += pos
-                f.seek(base)
-                data, pos = f.read(_HEADER_READ), 0
-                if len(data) < 9:
-                    return None
-            if data[pos] != 0xFF:
-                return None
-            marker = data[pos + 1]
-            if marker == 0xFF:        # fill byte
-                pos += 1
-            elif marker in _JPEG_SOF:
-                height, width = struct.unpack_from(">HH", data, pos + 5)
-                return (height, width, orientation or 1) if height and width else None
-            elif marker in (0xD9, 0xDA):   # end of image, start of scan: no frame header
-                return None
-            else:
-                length = struct.unpack_from(">H", data, pos + 2)[0]
-                if marker == 0xE1 and orientation is None and length > 8:   # APP1: EXIF?
-                    if pos + 2 + length <= len(data):
-                        segment = data[pos + 4:pos + 2 + length]
-                    else:
-                        f.seek(base + pos + 4)
-                        segment = f.read(length - 2)
-                    if segment.startswith(b"Exif\0\0"):
-                        orientation = _exif_orientation(segment)
-                pos += 2 + length
+        marker = data[pos + 1]
+        if marker == 0xFF:        # fill byte
+            pos += 1
+        elif marker in _JPEG_SOF:
+            height, width = struct.unpack_from(">HH", data, pos + 5)
+            return (height, width, orientation or 1) if height and width else None
+        elif marker in (0xD9, 0xDA):   # end of image, start of scan: no frame header
+            return None
+        else:
+            length = struct.unpack_from(">H", data, pos + 2)[0]
+            if marker == 0xE1 and orientation is None and length > 8:   # APP1: EXIF?
+                if pos + 2 + length <= len(data):
+                    segment = data[pos + 4:pos + 2 + length]
+                else:
+                    f.seek(base + pos + 4)
+                    segment = f.read(length - 2)
+                if segment.startswith(b"Exif\0\0"):
+                    orientation = _exif_orientation(segment)
+            pos += 2 + length
 
 
 def channels_of(image: Image.Image) -> int:
